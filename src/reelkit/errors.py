@@ -1,0 +1,28 @@
+"""The exception hierarchy: one type per capability, all derived from :class:`ReelkitError`.
+
+The CLI turns any :class:`ReelkitError` into a one-line message and exit code 2.
+"""
+
+
+class ReelkitError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
+
+
+class VideoError(ReelkitError):
+    """A video that cannot be opened or decoded."""
+
+
+class WeightsError(ReelkitError):
+    """A model whose weights are missing, unknown or do not match its configuration."""
+
+
+class SynthError(ReelkitError):
+    """Synthetic data cannot be generated (missing fonts or text corpus)."""
+
+
+class OutputError(ReelkitError):
+    """Results cannot be written where the user asked."""
+
+
+class TextError(ReelkitError):
+    """Text detection or recognition cannot run on the given input."""

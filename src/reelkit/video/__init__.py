@@ -1,0 +1,6 @@
+"""Video decoding (PyAV), shot cuts and keyframes (PySceneDetect)."""
+
+from reelkit.video.decode import DecodedFrame, VideoInfo, VideoReader, probe
+from reelkit.video.keyframes import Keyframe, KeyframeSampler
+
+__all__ = ["DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "probe"]

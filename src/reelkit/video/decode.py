@@ -1,0 +1,139 @@
+"""Video decoding with PyAV, with every way a file can be unusable turned into a one-line VideoError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from reelkit.errors import VideoError
+
+# A decoded stream that stops this far short of the duration its container declares is truncated.
+TRUNCATION_TOLERANCE = 0.9
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration: float  # seconds, as the container declares it (0 if unknown)
+    codec: str
+
+
+@dataclass
+class DecodedFrame:
+    """A decoded frame and its presentation time; pixel arrays are made on demand."""
+
+    index: int
+    time: float
+    frame: av.VideoFrame
+
+    def rgb(self) -> np.ndarray:
+        return self.frame.to_ndarray(format="rgb24")
+
+    def small_gray(self, scale: int) -> np.ndarray:
+        width, height = max(1, self.frame.width // scale), max(1, self.frame.height // scale)
+        return self.frame.reformat(width=width, height=height, format="gray").to_ndarray()
+
+    def small_bgr(self, scale: int) -> np.ndarray:
+        width, height = max(1, self.frame.width // scale), max(1, self.frame.height // scale)
+        return self.frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    _check_path(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as error:
+        raise VideoError(f"{path}: not a readable video ({_reason(error)}); is it corrupt or truncated?") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: contains no video stream")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or stream.codec_context.name in ("", "none"):
+        tag = getattr(stream.codec_context, "codec_tag", "") if stream.codec_context else ""
+        container.close()
+        raise VideoError(f"{path}: unsupported video codec {tag or 'unknown'!r}")
+    return container
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return text.split(":")[0].strip().lower() or type(error).__name__
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's size, frame rate, declared duration and codec without decoding it."""
+    path = Path(path)
+    with _open(path) as container:
+        return _info(path, container)
+
+
+def _info(path: Path, container: av.container.InputContainer) -> VideoInfo:
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    else:
+        duration = 0.0
+    if stream.codec_context.width <= 0 or stream.codec_context.height <= 0:
+        raise VideoError(f"{path}: video stream has no picture size (corrupt header?)")
+    return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, float(rate), duration,
+                     stream.codec_context.name)
+
+
+class VideoReader:
+    """Iterates the decoded frames of a video, using FFmpeg's frame threads.
+
+    Raises :class:`VideoError` for missing, empty, non-video, undecodable and truncated files, and for
+    videos with no frames at all.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with _open(self.path) as container:
+            self.info = _info(self.path, container)
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        container = _open(self.path)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base or Fraction(1, 1)
+        start = stream.start_time or 0
+        index = 0
+        last_time = 0.0
+        try:
+            for frame in container.decode(stream):
+                pts = frame.pts if frame.pts is not None else None
+                time = float((pts - start) * time_base) if pts is not None else index / self.info.fps
+                last_time = time
+                yield DecodedFrame(index, time, frame)
+                index += 1
+        except av.FFmpegError as error:
+            raise VideoError(f"{self.path}: decoding failed after {index} frames ({_reason(error)}); "
+                             "the file is corrupt or truncated") from None
+        finally:
+            container.close()
+        if index == 0:
+            raise VideoError(f"{self.path}: contains no decodable frames")
+        covered = last_time + 1.0 / self.info.fps
+        if self.info.duration > 0 and covered < TRUNCATION_TOLERANCE * self.info.duration:
+            raise VideoError(f"{self.path}: truncated: frames stop at {covered:.1f}s of a declared "
+                             f"{self.info.duration:.1f}s")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reelkit.text.formats import TimedLine
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "demo.mp4"
+
+
+@pytest.fixture(scope="session")
+def demo_video() -> Path:
+    return DEMO
+
+
+@pytest.fixture(scope="session")
+def demo_truth() -> list[TimedLine]:
+    return [TimedLine(**d) for d in json.loads(DEMO.with_suffix(".truth.json").read_text())]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``reelkit`` entry point as a user would."""
+    exe = Path(sys.executable).parent / "reelkit"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "reelkit"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture
+def bad_videos(tmp_path: Path) -> dict[str, Path]:
+    """One file for each way a video can be unusable."""
+    files = {}
+    files["missing"] = tmp_path / "nope.mp4"
+    files["directory"] = tmp_path / "folder.mp4"
+    files["directory"].mkdir()
+    files["not_a_video"] = tmp_path / "notes.mp4"
+    files["not_a_video"].write_text("these are meeting notes, not a video\n" * 50)
+    files["empty"] = tmp_path / "empty.mp4"
+    files["empty"].touch()
+    data = DEMO.read_bytes()
+    files["truncated"] = tmp_path / "truncated.mp4"
+    files["truncated"].write_bytes(data[: len(data) // 3])
+    files["unsupported_codec"] = tmp_path / "unknown_codec.avi"
+    files["unsupported_codec"].write_bytes(_avi_with_unknown_codec(tmp_path))
+    return files
+
+
+def _avi_with_unknown_codec(tmp_path: Path) -> bytes:
+    """A valid AVI whose video stream's FourCC names no codec FFmpeg knows."""
+    import av
+    import numpy as np
+
+    path = tmp_path / "mjpeg.avi"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuvj420p"
+        for _ in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path.read_bytes().replace(b"MJPG", b"QQQQ")
+
+
+@pytest.fixture
+def clean_dir(tmp_path: Path):
+    out = tmp_path / "out"
+    yield out
+    shutil.rmtree(out, ignore_errors=True)

@@ -1,0 +1,74 @@
+import json
+
+import pytest
+
+from reelkit import __version__
+from reelkit.text import parse_cues
+
+from conftest import run_cli
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"reelkit {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["overlays"], ["train"], ["train", "crnn"], ["synth"], ["synth", "clip"]])
+def test_help_on_every_command(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+
+
+def _assert_one_line_error(result):
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not_a_video", "empty", "truncated", "unsupported_codec"])
+def test_bad_video_gives_one_line_error_and_no_output(bad_videos, clean_dir, kind):
+    result = run_cli("overlays", str(bad_videos[kind]), "-o", str(clean_dir), "--format", "srt")
+    _assert_one_line_error(result)
+    assert bad_videos[kind].name in result.stderr
+    assert not clean_dir.exists() or not any(clean_dir.iterdir())
+
+
+def test_unwritable_output_folder(tmp_path, demo_video):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = run_cli("overlays", str(demo_video), "-o", str(blocker / "out"))
+    _assert_one_line_error(result)
+    assert "cannot write" in result.stderr
+
+
+def test_wrong_option_type_is_a_usage_error(demo_video, clean_dir):
+    result = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--sample-every", "often")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_good_video_results_survive_a_bad_one(bad_videos, demo_video, clean_dir):
+    result = run_cli("overlays", str(bad_videos["truncated"]), str(demo_video), "-o", str(clean_dir), "-f", "srt", "-f", "vtt")
+    _assert_one_line_error(result)
+    assert sorted(p.name for p in clean_dir.iterdir()) == ["demo.json", "demo.srt", "demo.vtt"]
+    lines = json.loads((clean_dir / "demo.json").read_text())
+    assert lines and {"text", "start", "end", "box", "confidence"} == set(lines[0])
+    assert len(parse_cues((clean_dir / "demo.srt").read_text())) == len(lines)
+    assert (clean_dir / "demo.vtt").read_text().startswith("WEBVTT")
+
+
+def test_synth_clip_writes_video_and_truth(tmp_path):
+    out = tmp_path / "clip.mp4"
+    result = run_cli("synth", "clip", str(out), "--width", "320", "--height", "240", "--duration", "3", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    assert truth and all(0 <= t["start"] < t["end"] <= 3.0 for t in truth)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.truth.json"]
+
+
+def test_synth_clip_rejects_other_containers(tmp_path):
+    result = run_cli("synth", "clip", str(tmp_path / "clip.avi"))
+    _assert_one_line_error(result)
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+
+from reelkit.errors import WeightsError
+from reelkit.registry import create_model, list_models
+from reelkit.text.models import CONFIGS, CRNN
+from reelkit.text.recognize import TextRecognizer, beam_decode, greedy_decode
+from reelkit.text.synth import LineImageGenerator
+from reelkit.text.train import CRNNTrainConfig, train_crnn, write_outputs
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_crnn_maps_32_high_images_to_column_sequences(name):
+    model = create_model(name).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 1, 32, 100))
+    assert out.shape == (CRNN.output_length(100), 2, len(CONFIGS[name].charset) + 1)
+    assert torch.allclose(out.exp().sum(-1), torch.ones(out.shape[:2]), atol=1e-4)
+
+
+def test_paper_config_is_the_paper_size():
+    model = create_model("crnn")
+    assert CONFIGS["crnn"].channels == (64, 128, 256, 256, 512, 512, 512) and CONFIGS["crnn"].lstm_hidden == 256
+    assert 8.0e6 < sum(p.numel() for p in model.parameters()) < 9.0e6  # CRNN's 8.3M, plus a wider charset
+
+
+def test_tiny_crnn_trains_and_its_weights_round_trip(tmp_path):
+    config = CRNNTrainConfig(model="crnn_tiny", samples=96, heldout_samples=16, epochs=6, batch_size=16,
+                             lr=3e-3, workers=1, eval_every=1000)
+    model, result = train_crnn(config, log=lambda _: None)
+    first, last = np.mean(result.losses[:4]), np.mean(result.losses[-4:])
+    assert last < 0.7 * first
+    out = tmp_path / "crnn_tiny.safetensors"
+    write_outputs(model, config, result, out, "reelkit train crnn --model crnn_tiny")
+    assert out.with_suffix(".md").read_text().count("Held-out metrics") == 1
+    assert out.with_suffix(".png").stat().st_size > 1000
+    loaded = create_model("crnn_tiny", weights=out)
+    x = torch.randn(1, 1, 32, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-5)
+
+
+def _log_probs(rows: list[list[float]]) -> np.ndarray:
+    return np.log(np.asarray(rows, dtype=np.float64))
+
+
+def test_greedy_decoding_collapses_repeats_and_blanks():
+    charset = "ab"
+    lp = _log_probs([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    assert greedy_decode(lp, charset).text == "aab"
+
+
+def test_beam_search_sums_alignments_where_greedy_does_not():
+    # Best path is blank-blank (p 0.36) but "a" has 0.4*0.4 + 0.4*0.6 + 0.6*0.4 = 0.64 in total.
+    lp = _log_probs([[0.6, 0.4], [0.6, 0.4]])
+    assert greedy_decode(lp, "a").text == ""
+    reading = beam_decode(lp, "a", beam_width=4)
+    assert reading.text == "a" and reading.confidence == pytest.approx(0.64)
+
+
+def test_unknown_model_and_missing_weights_are_clear_errors(tmp_path):
+    assert {"crnn", "crnn_small", "crnn_tiny"} <= set(list_models())
+    with pytest.raises(WeightsError, match="unknown model"):
+        create_model("crnn_huge")
+    with pytest.raises(WeightsError, match="reelkit train crnn --model crnn_tiny"):
+        create_model("crnn_tiny", pretrained=True)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match="unreadable"):
+        create_model("crnn_small", weights=broken)
+
+
+def test_shipped_recogniser_reads_heldout_lines():
+    """The weights inside the package read lines in fonts and over backgrounds training never saw."""
+    recognizer = TextRecognizer()
+    generator = LineImageGenerator("heldout")
+    rng = np.random.default_rng(123)
+    samples = [generator(rng) for _ in range(60)]
+    readings = recognizer([s.image for s in samples])
+    errors = sum(_distance(r.text.lower(), s.text.lower()) for r, s in zip(readings, samples))
+    assert errors / sum(len(s.text) for s in samples) < 0.05
+    assert all(0.0 <= r.confidence <= 1.0 for r in readings)
+
+
+def _distance(a: str, b: str) -> int:
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.distance(a, b)
