@@ -132,7 +132,7 @@ class OverlayExtractor:
             self.stats["keyframes"] += 1
             now = keyframe.frame.time
             last_time = now
-            small = keyframe.frame.small_gray(cfg.scale)
+            small = keyframe.small_gray
             rgb: np.ndarray | None = None
             detect = reference is None or keyframe.shot_cut
             if not detect and now - last_detection >= cfg.refresh_every - 1e-6:

@@ -37,13 +37,10 @@ class DecodedFrame:
     def rgb(self) -> np.ndarray:
         return self.frame.to_ndarray(format="rgb24")
 
-    def small_gray(self, scale: int) -> np.ndarray:
-        width, height = max(1, self.frame.width // scale), max(1, self.frame.height // scale)
-        return self.frame.reformat(width=width, height=height, format="gray").to_ndarray()
-
     def small_bgr(self, scale: int) -> np.ndarray:
+        """The frame shrunk ``scale`` times (area averaging), as BGR for OpenCV-based analysers."""
         width, height = max(1, self.frame.width // scale), max(1, self.frame.height // scale)
-        return self.frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
+        return self.frame.reformat(width=width, height=height, format="bgr24", interpolation="AREA").to_ndarray()
 
 
 def _check_path(path: Path) -> None:

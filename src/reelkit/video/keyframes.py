@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import cv2
+import numpy as np
 from scenedetect import ContentDetector, FrameTimecode
 
 from reelkit.video.decode import DecodedFrame, VideoReader
@@ -14,6 +16,7 @@ from reelkit.video.decode import DecodedFrame, VideoReader
 class Keyframe:
     frame: DecodedFrame
     shot_cut: bool  # the first sampled frame of a new shot
+    small_gray: np.ndarray  # the frame shrunk by the sampler's scale, for cheap change checks
 
 
 class KeyframeSampler:
@@ -36,5 +39,6 @@ class KeyframeSampler:
             if frame.time + 0.5 / fps < next_time:
                 continue
             next_time = frame.time + self.sample_every
-            cuts = detector.process_frame(FrameTimecode(frame.index, fps), frame.small_bgr(self.scale))
-            yield Keyframe(frame, shot_cut=bool(cuts) and frame.index > 0)
+            small = frame.small_bgr(self.scale)
+            cuts = detector.process_frame(FrameTimecode(frame.index, fps), small)
+            yield Keyframe(frame, bool(cuts) and frame.index > 0, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
