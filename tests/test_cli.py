@@ -72,3 +72,10 @@ def test_synth_clip_rejects_other_containers(tmp_path):
     result = run_cli("synth", "clip", str(tmp_path / "clip.avi"))
     _assert_one_line_error(result)
     assert not any(tmp_path.iterdir())
+
+
+def test_missing_weights_name_the_training_command(tmp_path, demo_video, clean_dir):
+    result = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--weights", str(tmp_path / "none.safetensors"))
+    _assert_one_line_error(result)
+    assert "none.safetensors" in result.stderr and "reelkit train crnn" in result.stderr
+    assert not clean_dir.exists() or not any(clean_dir.iterdir())

@@ -25,9 +25,10 @@ def test_paper_config_is_the_paper_size():
     assert 8.0e6 < sum(p.numel() for p in model.parameters()) < 9.0e6  # CRNN's 8.3M, plus a wider charset
 
 
-def test_tiny_crnn_trains_and_its_weights_round_trip(tmp_path):
+@pytest.mark.parametrize("optim, lr", [("adam", 3e-3), ("kafisto", None)])
+def test_tiny_crnn_trains_and_its_weights_round_trip(tmp_path, optim, lr):
     config = CRNNTrainConfig(model="crnn_tiny", samples=96, heldout_samples=16, epochs=6, batch_size=16,
-                             lr=3e-3, workers=1, eval_every=1000)
+                             lr=lr, optim=optim, workers=1, eval_every=1000)
     model, result = train_crnn(config, log=lambda _: None)
     first, last = np.mean(result.losses[:4]), np.mean(result.losses[-4:])
     assert last < 0.7 * first

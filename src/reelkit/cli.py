@@ -24,6 +24,10 @@ app.add_typer(synth_app, name="synth")
 console = Console(stderr=True)
 
 
+def print_error(error: Exception) -> None:
+    console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)  # one line, never wrapped
+
+
 def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=console, transient=False)
@@ -96,7 +100,7 @@ def overlays(
                 lines = extractor(video, progress=lambda done, total: progress.update(task, completed=done, total=total))
             except ReelkitError as error:
                 progress.update(task, description=f"[red]{video.name}: failed")
-                console.print(f"[red]error:[/] {error}")
+                print_error(error)
                 failures += 1
                 continue
             written = write_results(lines, out / video.stem, {f.value for f in formats} | {"json"})
@@ -113,20 +117,21 @@ def train_crnn_command(
     heldout: int = typer.Option(2_000, min=1, help="Held-out evaluation lines."),
     epochs: int = typer.Option(2, min=1),
     batch_size: int = typer.Option(64, min=1),
-    lr: float = typer.Option(1e-3, min=0.0),
-    optim: str = typer.Option("adam", help="adam or adadelta (the paper's)."),
+    lr: Optional[float] = typer.Option(None, min=0.0, help="Peak learning rate (default: the optimiser's own)."),
+    optim: str = typer.Option("adam", help="adam, adamw, sgd, adadelta (the paper's) or kafisto."),
     seed: int = typer.Option(0),
     workers: int = typer.Option(2, min=1, help="Processes that synthesise the data."),
     eval_every: int = typer.Option(500, min=1, help="Steps between held-out evaluations."),
 ) -> None:
     """Train the CRNN recogniser on synthetic text lines; writes weights, model card and curve."""
+    from reelkit.optim import OPTIMIZERS
     from reelkit.text.models import CONFIGS
     from reelkit.text.train import CRNNTrainConfig, train_crnn, write_outputs
 
     if model not in CONFIGS:
         raise ReelkitError(f"unknown CRNN config {model!r}; choose one of {', '.join(CONFIGS)}")
-    if optim not in ("adam", "adadelta"):
-        raise ReelkitError(f"unknown optimiser {optim!r}; choose adam or adadelta")
+    if optim not in OPTIMIZERS:
+        raise ReelkitError(f"unknown optimiser {optim!r}; choose one of {', '.join(OPTIMIZERS)}")
     writable_dir(out.parent)
     config = CRNNTrainConfig(model=model, samples=samples, heldout_samples=heldout, epochs=epochs,
                              batch_size=batch_size, lr=lr, optim=optim, seed=seed, workers=workers,
@@ -184,7 +189,7 @@ def main() -> None:
     try:
         app()
     except ReelkitError as error:
-        console.print(f"[red]error:[/] {error}", highlight=False)
+        print_error(error)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")

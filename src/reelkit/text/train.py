@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from rapidfuzz.distance import Levenshtein
 
+from reelkit.optim import make_optimizer, uses_momentum
 from reelkit.registry import create_model, save_weights
 from reelkit.text.models import CONFIGS, CRNN
 from reelkit.text.recognize import batch_lines, greedy_decode, line_to_array
@@ -28,7 +29,7 @@ class CRNNTrainConfig:
     heldout_samples: int = 2_000
     epochs: int = 2
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float | None = None  # None: the optimiser's default (1e-3 for Adam, 1.0 for KaFiStO and Adadelta)
     weight_decay: float = 0.0
     optim: str = "adam"
     seed: int = 0
@@ -43,9 +44,14 @@ class TrainResult:
     wall_seconds: float = 0.0
 
 
+_GENERATORS: dict[Split, LineImageGenerator] = {}  # one per worker process: loading photos and fonts is slow
+
+
 def _generate(args: tuple[Split, int, int, int]) -> list[tuple[np.ndarray, str]]:
     split, seed, count, height = args
-    generator = LineImageGenerator(split)
+    if split not in _GENERATORS:
+        _GENERATORS[split] = LineImageGenerator(split)
+    generator = _GENERATORS[split]
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
@@ -85,14 +91,6 @@ def _batches(widths: np.ndarray, batch_size: int, rng: np.random.Generator) -> l
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adadelta":  # the CRNN paper's optimiser (Sec. 3.2, rho = 0.9)
-        return torch.optim.Adadelta(params, lr=1.0, rho=0.9, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimiser {name!r} (choose adam or adadelta)")
 
 
 @torch.inference_mode()
@@ -135,8 +133,9 @@ def train_crnn(config: CRNNTrainConfig, progress=None, log: Callable[[str], None
     total_steps = steps_per_epoch * config.epochs
     optimizer = make_optimizer(config.optim, model.parameters(), config.lr, config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=optimizer.param_groups[0]["lr"],
-                                                    total_steps=total_steps, pct_start=0.15)
-    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+                                                    total_steps=total_steps, pct_start=0.15,
+                                                    cycle_momentum=uses_momentum(optimizer))
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True, reduction="none")
     result = TrainResult()
     task = progress.add_task("training", total=total_steps) if progress else None
     step = 0
@@ -145,14 +144,19 @@ def train_crnn(config: CRNNTrainConfig, progress=None, log: Callable[[str], None
         for batch in _batches(widths, config.batch_size, rng):
             images, image_widths = batch_lines([train_lines[i][0].astype(np.float32) / 127.5 - 1.0 for i in batch])
             targets = [_encode(train_lines[i][1], charset) for i in batch]
-            log_probs = model(images)
             input_lengths = torch.tensor([CRNN.output_length(int(w)) for w in image_widths])
             target_lengths = torch.tensor([len(t) for t in targets])
-            loss = ctc(log_probs, torch.tensor([c for t in targets for c in t]), input_lengths, target_lengths)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            flat_targets = torch.tensor([c for t in targets for c in t])
+
+            def closure() -> torch.Tensor:
+                optimizer.zero_grad(set_to_none=True)
+                # per-sample losses over target length: the mean is CTCLoss(reduction="mean")
+                losses = ctc(model(images), flat_targets, input_lengths, target_lengths) / target_lengths
+                losses.mean().backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                return losses.detach()
+
+            loss = optimizer.step(closure).mean()
             scheduler.step()
             step += 1
             result.losses.append(loss.item())
@@ -184,7 +188,7 @@ Trained by reelkit's own command on synthetic text-line images (no external data
   `fortunes` (held-out files excluded), #hashtags, @handles, numbers, random strings; {len(__import__('reelkit.text.synth', fromlist=['x']).list_fonts('train'))} training font files;
   overlay styles outline / box / shadow / band / plain over scikit-image and scikit-learn photos and procedural
   backgrounds; blur, noise, rescaling and JPEG; detector-like crop margins.
-- Optimiser: {config.optim}, lr {config.lr}, one-cycle schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
+- Optimiser: {config.optim}, lr {config.lr if config.lr is not None else "(its default)"}, one-cycle schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
 - Wall time: {result.wall_seconds / 60:.1f} min on {platform.machine()} ({torch.get_num_threads()} threads)
 - Held-out metrics ({config.heldout_samples:,} lines with held-out fonts, backgrounds and text, greedy decoding):
   CER {final.get('cer', float('nan')):.4f}, case-insensitive CER {final.get('cer_nocase', float('nan')):.4f},
