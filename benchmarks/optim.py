@@ -303,7 +303,7 @@ def plot(task: dict, path: Path) -> None:
         right.plot(row["curve_steps"], row["curve"], marker="o", label=name)
     left.set_yscale("log")
     left.set_xlabel("step")
-    left.set_ylabel("training loss (mean of 3 seeds)")
+    left.set_ylabel("training loss (mean over seeds)")
     right.set_xlabel("step")
     right.set_ylabel(f"test {task['metric']}")
     if task["metric"] == "perplexity":

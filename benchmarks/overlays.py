@@ -5,7 +5,7 @@ portrait and landscape, H.264, captions changing every 1.5-3 s, most with a pers
 The baselines read frames sampled every 0.5 s; consecutive identical readings at the same place are
 joined into one line (their only de-duplication). Run from the repo root:
 
-    .venv/bin/python benchmarks/overlays.py --clips 24
+    .venv/bin/python benchmarks/overlays.py --clips 20
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def run_reelkit(path: Path, extractor: OverlayExtractor) -> list[TimedLine]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seed", type=int, default=10_000)
     parser.add_argument("--systems", default="reelkit,tesseract,rapidocr")
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/overlays.json"))

@@ -19,14 +19,18 @@ class KaFiStO(Optimizer):
     Covariances are isotropic (:math:`P_{ij}\,I`), so the state is the weights, the velocity and a
     2x2 matrix per parameter group: memory is O(parameters), like momentum SGD.
 
-    Prediction (dynamical model, Sec. 3.2 / 4, "KaFiStO with momentum"):
+    The paper's two variants are one class here: KOALA-M (dynamics with velocity, the default) and
+    KOALA-V (``velocity_decay=0``), the names of its later version (arXiv v3, where KaFiStO became KOALA).
+    Defaults and noise estimators are those of the authors' code (github.com/Araachie/koala).
+
+    Prediction (the dynamical model with velocity, "KOALA-M"):
 
     .. math::
         \hat x_k = x_{k-1} + v_{k-1},\quad \hat v_k = a\,v_{k-1},\quad
         \hat P_k = F P_{k-1} F^\top + Q_k,\quad F = \begin{bmatrix}1 & 1\\ 0 & a\end{bmatrix},\quad
         Q_k = \mathrm{diag}(q_{x,k}, q_v)
 
-    Update (Sec. 3.1, the measurement is :math:`L_k(\hat x_k)`, :math:`H_k = \nabla L_k(\hat x_k)^\top`),
+    Update (the extended-Kalman-filter measurement update; the measurement is :math:`L_k(\hat x_k)`, :math:`H_k = \nabla L_k(\hat x_k)^\top`),
     for each parameter tensor with gradient :math:`g` (weight decay adds :math:`\lambda x` to
     :math:`g` and :math:`\tfrac{\lambda}{2}\|x\|^2` to :math:`L`):
 
@@ -133,7 +137,7 @@ class KaFiStO(Optimizer):
             for param, grad, grad_norm2, penalty in zip(params, grads, grad_norms2, penalties):
                 if grad_norm2 < _EPS * _EPS:
                     continue
-                innovation = lr * (loss_mean + penalty)  # L - L_target, Sec. 3.3
+                innovation = lr * (loss_mean + penalty)  # L - L_target ("loss adaptivity")
                 s = p_xx * grad_norm2 + r  # innovation variance H P_hat H^T + R
                 param.add_(grad, alpha=-(p_xx / s) * innovation)  # x = x_hat - K_x (L - L_target)
                 if group["velocity_decay"] > 0:
