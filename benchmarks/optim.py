@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reelkit.optim import KaFiStO
+from reelkit.optim import make_optimizer
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 FORTUNES = Path("/usr/share/games/fortunes")
@@ -129,13 +129,8 @@ TASKS = {"fashion": fashion_task, "digits": digits_task, "charlm": fortunes_task
 
 
 def make(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "kafisto":
-        return KaFiStO(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    """reelkit's own optimiser factory; AdamW with its usual decoupled weight decay of 1e-2."""
+    return make_optimizer(name, params, lr, weight_decay=1e-2 if name == "adamw" else 0.0)
 
 
 @torch.no_grad()
