@@ -40,6 +40,18 @@ def test_tiny_crnn_trains_and_its_weights_round_trip(tmp_path, optim, lr):
     x = torch.randn(1, 1, 32, 64)
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-5)
+    if optim != "adam":
+        return
+    # Fine-tuning starts from those weights (evaluated at step 0) and its card lists both commands.
+    tuned_config = CRNNTrainConfig(model="crnn_tiny", samples=32, heldout_samples=16, epochs=1, batch_size=16,
+                                   lr=1e-3, workers=1, eval_every=1000, seed=1, init=str(out))
+    tuned, tuned_result = train_crnn(tuned_config, log=lambda _: None)
+    assert tuned_result.evaluations[0]["step"] == 0 and len(tuned_result.losses) == 2
+    assert tuned_result.losses[0] < result.losses[0]  # it starts where the first run left off
+    tuned_out = tmp_path / "crnn_tiny_tuned.safetensors"
+    write_outputs(tuned, tuned_config, tuned_result, tuned_out, "reelkit train crnn --init crnn_tiny.safetensors")
+    card = tuned_out.with_suffix(".md").read_text()
+    assert "`reelkit train crnn --model crnn_tiny`; `reelkit train crnn --init crnn_tiny.safetensors`" in card
 
 
 def _log_probs(rows: list[list[float]]) -> np.ndarray:

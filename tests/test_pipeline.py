@@ -44,3 +44,42 @@ def test_ocr_runs_on_few_frames(extracted):
     # 40 keyframes in 8 s; the detector looks at the whole frame only at changes and refreshes.
     assert extractor.stats["keyframes"] == 40
     assert extractor.stats["detections"] <= 12
+
+
+def test_change_check_learns_the_overlay_pixels_under_a_panning_background():
+    import numpy as np
+
+    from reelkit.text.pipeline import ExtractorConfig, _Track
+
+    config = ExtractorConfig()
+    rng = np.random.default_rng(0)
+    texture = (rng.random((60, 400)) * 255).astype(np.uint8)
+    glyphs = np.zeros((40, 200), bool)
+    glyphs[10:30, 20:180:7] = True  # vertical strokes of a static caption
+
+    def frame(shift: int, caption: np.ndarray = glyphs) -> np.ndarray:
+        gray = np.roll(texture, shift, axis=1)[:, :300].copy()  # the background pans one pixel a frame
+        gray[10:50, 50:250][caption] = 255
+        return gray
+
+    track = _Track(TextBox(50, 10, 250, 50), 0.0, 0.0, -1.0)
+    track.confirm(frame(0), config, same_line=False)
+    assert track.changed(frame(3), config)  # the whole box moved: a re-read is due
+    for shift in (3, 6, 9, 12):  # re-reads confirm the same line: only the caption's own pixels stay watched
+        track.confirm(frame(shift), config, same_line=True)
+    assert track.stable.mean() == pytest.approx(glyphs.mean(), abs=0.01)
+    assert not track.changed(frame(15), config)  # the pan alone no longer costs a re-read
+    new_caption = np.zeros_like(glyphs)
+    new_caption[10:30, 23:180:9] = True
+    assert track.changed(frame(18, new_caption), config)  # a different caption in the same box does
+
+
+def test_line_pieces_on_one_row_are_joined_and_rows_stay_apart():
+    from reelkit.text.detect import merge_line_pieces
+
+    dash, name = TextBox(100, 500, 140, 540), TextBox(175, 502, 300, 541)  # "--" and "F. M.", 35 px apart
+    below = TextBox(100, 560, 300, 600)  # the next line of a wrapped caption
+    far = TextBox(600, 500, 700, 540)  # another phrase across the frame
+    merged = merge_line_pieces([name, below, dash, far])
+    assert TextBox(100, 500, 300, 541) in merged
+    assert below in merged and far in merged and len(merged) == 3

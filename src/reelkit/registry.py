@@ -97,3 +97,14 @@ def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, o
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in metadata.items()})
     tmp.replace(path)
+
+
+def read_metadata(path: str | Path) -> dict[str, object]:
+    """The JSON metadata that :func:`save_weights` stored in a weights file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(f"weights file {path} is unreadable ({error})") from None

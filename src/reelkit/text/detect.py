@@ -36,6 +36,24 @@ def box_iou(a: TextBox, b: TextBox) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def merge_line_pieces(boxes: list[TextBox], max_gap: float = 1.0, min_vertical_overlap: float = 0.6) -> list[TextBox]:
+    """Joins boxes that continue one another on the same line (DBNet splits a line at a wide space,
+    e.g. between "--" and a name): same row, and a horizontal gap under ``max_gap`` line heights."""
+    pieces = sorted(boxes, key=lambda b: b.x0)
+    lines: list[TextBox] = []
+    for box in pieces:
+        for index, line in enumerate(lines):
+            overlap = min(line.y1, box.y1) - max(line.y0, box.y0)
+            gap = box.x0 - line.x1
+            if (overlap >= min_vertical_overlap * min(line.height, box.height)
+                    and gap <= max_gap * max(line.height, box.height) and box.x1 > line.x1):
+                lines[index] = TextBox(line.x0, min(line.y0, box.y0), box.x1, max(line.y1, box.y1))
+                break
+        else:
+            lines.append(box)
+    return lines
+
+
 class PPOCRDetector:
     """PP-OCR's DBNet text detector (model file inside ``rapidocr``), returning line boxes.
 
@@ -44,7 +62,7 @@ class PPOCRDetector:
     """
 
     def __init__(self, max_side: int = 640, box_threshold: float = 0.5, unclip_ratio: float = 1.6,
-                 min_height: int = 8) -> None:
+                 min_height: int = 8, merge_gap: float = 1.0) -> None:
         from rapidocr import RapidOCR
 
         self.engine = RapidOCR(params={
@@ -53,6 +71,7 @@ class PPOCRDetector:
             "Det.box_thresh": box_threshold, "Det.unclip_ratio": unclip_ratio,
         })
         self.min_height = min_height
+        self.merge_gap = merge_gap
 
     def __call__(self, rgb: np.ndarray) -> list[TextBox]:
         result = self.engine(np.ascontiguousarray(rgb[..., ::-1]), use_det=True, use_cls=False, use_rec=False)
@@ -63,7 +82,7 @@ class PPOCRDetector:
         for quad in np.asarray(result.boxes):
             x0, y0 = np.floor(quad.min(axis=0)).astype(int)
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
-            box = TextBox(max(0, int(x0)), max(0, int(y0)), min(width, int(x1)), min(height, int(y1)))
-            if box.height >= self.min_height and box.x1 - box.x0 >= self.min_height // 2:
-                boxes.append(box)
-        return boxes
+            boxes.append(TextBox(max(0, int(x0)), max(0, int(y0)), min(width, int(x1)), min(height, int(y1))))
+        if self.merge_gap > 0:  # before the size filter: a dash alone is a flat box that belongs to its line
+            boxes = merge_line_pieces(boxes, self.merge_gap)
+        return [b for b in boxes if b.height >= self.min_height and b.x1 - b.x0 >= self.min_height // 2]

@@ -1,11 +1,15 @@
 """The overlay pipeline: keyframes -> text detection -> CRNN recognition -> Levenshtein filtering.
 
 OCR is the expensive part, so it runs on few frames. Every ``sample_every`` seconds a keyframe is
-checked cheaply: if the pixels inside the lines on screen did not change (a mean absolute difference
-on a downscaled grey frame), the lines are still there. If they changed (a new caption, or just a moving
-background), the recogniser re-reads those boxes; only when a reading differs, at a shot cut, or at a
-periodic refresh (when the rest of the frame changed) does the detector look at the whole frame. A
-line first found at a refresh is traced back through the skipped keyframes to when it appeared.
+checked cheaply: if the pixels of the lines on screen did not change (luma differences above noise),
+the lines are still there. If they changed (a new caption, or just a moving background), the recogniser
+re-reads those boxes; only when a reading differs, at a shot cut, or at a periodic refresh (when the rest
+of the frame changed) does the detector look at the whole frame. A line first found at a refresh is
+traced back through the skipped keyframes to when it appeared.
+
+Overlays are composited over the video, so their own pixels stay put while the background under them
+pans: each re-read that confirms a line narrows its check to the pixels that stayed the same, and a
+panning background then stops costing a re-read at every keyframe.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from pathlib import Path
 from typing import Callable, Literal, Protocol
 
 import numpy as np
+from rapidfuzz import fuzz
 
-from reelkit.text.dedupe import LineFilter, text_distance
+from reelkit.text.dedupe import LineFilter, boxes_overlap, text_distance
 from reelkit.text.detect import PPOCRDetector, TextBox, box_iou
 from reelkit.text.formats import TimedLine
 from reelkit.text.recognize import Reading, TextRecognizer
@@ -38,11 +43,16 @@ class ExtractorConfig:
     sample_every: float = 0.2  # seconds between keyframes checked for changes
     refresh_every: float = 1.0  # seconds between full detections while the frame keeps changing
     scale: int = 4  # downscaling of the grey frames used for change checks
-    region_change: float = 4.0  # mean absolute grey difference inside a line box that means "changed"
+    pixel_tolerance: int = 12  # luma difference under which a pixel counts as unchanged (video noise)
+    region_change: float = 0.1  # share of a line's stable pixels that changed for the line to count as changed
+    min_stable: float = 0.05  # share of a box's pixels that must stay stable to narrow its check to them
     frame_change: float = 2.0  # the same over the whole frame, for deciding on a refresh
     same_text: float = 0.25  # normalised Levenshtein distance under which two readings are one line
     min_confidence: float = 0.5
-    min_box_iou: float = 0.3
+    min_box_iou: float = 0.3  # box overlap for a detection to continue a line
+    same_box_iou: float = 0.8  # box overlap for a line to count as not moved
+    nested_box: float = 0.8  # share of the smaller box inside the larger for a piece of a line
+    nested_text: float = 90.0  # RapidFuzz partial ratio for a piece's text to be part of the line's
 
 
 @dataclass
@@ -53,11 +63,33 @@ class _Track:
     previous_sample: float  # keyframe time before first_seen, for the midpoint start estimate
     votes: dict[str, float] = field(default_factory=dict)
     best_confidence: dict[str, float] = field(default_factory=dict)
-    reference: np.ndarray | None = None  # downscaled grey crop when last confirmed
+    reference: np.ndarray | None = None  # luma crop of the box when last confirmed
+    stable: np.ndarray | None = None  # pixels of the box that stayed the same across confirmations
 
     def add(self, reading: Reading) -> None:
         self.votes[reading.text] = self.votes.get(reading.text, 0.0) + reading.confidence
         self.best_confidence[reading.text] = max(self.best_confidence.get(reading.text, 0.0), reading.confidence)
+
+    def changed(self, gray: np.ndarray, config: "ExtractorConfig") -> bool:
+        crop = self.box.crop(gray)
+        if self.reference is None or crop.shape != self.reference.shape:
+            return True
+        broken = np.abs(crop.astype(np.int16) - self.reference.astype(np.int16)) > config.pixel_tolerance
+        return float(broken[self.stable].mean()) > config.region_change
+
+    def confirm(self, gray: np.ndarray, config: "ExtractorConfig", same_line: bool) -> None:
+        """A confirmation of the same line in the same place keeps only the pixels that still match the
+        reference (the line's first sighting there), so a slow pan cannot creep in; anything else, or a
+        line whose own pixels move, starts a new reference."""
+        crop = self.box.crop(gray)
+        if same_line and self.reference is not None and crop.shape == self.reference.shape:
+            held = np.abs(crop.astype(np.int16) - self.reference.astype(np.int16)) <= config.pixel_tolerance
+            narrowed = self.stable & held
+            if narrowed.mean() >= config.min_stable:
+                self.stable = narrowed
+                return
+        self.reference = crop.copy()
+        self.stable = np.ones(crop.shape, bool)
 
     @property
     def text(self) -> str:
@@ -69,9 +101,8 @@ class _Track:
         return TimedLine(text, round(start, 3), round(end, 3), self.box.as_list(), round(self.best_confidence[text], 4))
 
 
-def _small_box(box: TextBox, scale: int) -> tuple[slice, slice]:
-    return slice(box.y0 // scale, max(box.y0 // scale + 1, box.y1 // scale)), \
-        slice(box.x0 // scale, max(box.x0 // scale + 1, box.x1 // scale))
+def _union(a: TextBox, b: TextBox) -> TextBox:
+    return TextBox(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
 
 
 def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -117,13 +148,22 @@ class OverlayExtractor:
     def _same(self, reading: Reading, track: _Track) -> bool:
         return text_distance(reading.text, track.text) <= self.config.same_text
 
+    def _continues(self, box: TextBox, reading: Reading, track: _Track) -> bool:
+        """A detection continues a line on screen: the same text in about the same place, or a box nested
+        in the line's box (or holding it) whose text is contained in the line's (or holds it)."""
+        cfg = self.config
+        if box_iou(box, track.box) >= cfg.min_box_iou and self._same(reading, track):
+            return True
+        return (boxes_overlap(box.as_list(), track.box.as_list()) >= cfg.nested_box
+                and fuzz.partial_ratio(reading.text.casefold(), track.text.casefold()) >= cfg.nested_text)
+
     def _track(self, reader: VideoReader, progress: Progress | None) -> list[TimedLine]:
         cfg = self.config
-        self.stats = {"keyframes": 0, "detections": 0, "lines_read": 0}
+        self.stats = {"keyframes": 0, "detections": 0, "rereads": 0, "lines_read": 0}
         total = max(1, int(reader.info.duration * reader.info.fps))
         active: list[_Track] = []
         finished: list[TimedLine] = []
-        skipped: list[tuple[Keyframe, np.ndarray]] = []  # keyframes since the last detection
+        skipped: list[Keyframe] = []  # keyframes since the last detection
         reference: np.ndarray | None = None  # small grey frame at the last detection
         last_detection = -np.inf
         previous_time = -1.0
@@ -137,25 +177,28 @@ class OverlayExtractor:
             detect = reference is None or keyframe.shot_cut
             if not detect and now - last_detection >= cfg.refresh_every - 1e-6:
                 detect = _mean_abs_diff(small, reference) > cfg.frame_change
+            gray = keyframe.frame.gray() if active or detect else None
             if not detect:
-                changed = [t for t in active if _mean_abs_diff(small[_small_box(t.box, cfg.scale)], t.reference) > cfg.region_change]
+                changed = [t for t in active if t.changed(gray, cfg)]
                 if changed:
+                    self.stats["rereads"] += 1
                     rgb = keyframe.frame.rgb()
                     readings = self._read(rgb, [t.box for t in changed])
                     if all(self._usable(r) and self._same(r, t) for r, t in zip(readings, changed)):
                         for reading, track in zip(readings, changed):
                             track.add(reading)
-                            track.reference = small[_small_box(track.box, cfg.scale)].copy()
+                            track.confirm(gray, cfg, same_line=True)
                     else:
                         detect = True
             if detect:
                 rgb = keyframe.frame.rgb() if rgb is None else rgb
-                active, ended = self._detect(rgb, small, now, previous_time, last_detection, active, skipped,
+                gray = keyframe.frame.gray() if gray is None else gray
+                active, ended = self._detect(rgb, gray, now, previous_time, last_detection, active, skipped,
                                              keyframe.shot_cut)
                 finished.extend(ended)
                 reference, last_detection, skipped = small, now, []
             else:
-                skipped.append((keyframe, small))
+                skipped.append(keyframe)
             for track in active:
                 track.last_seen = now
             previous_time = now
@@ -167,8 +210,8 @@ class OverlayExtractor:
             progress(total, total)
         return finished
 
-    def _detect(self, rgb: np.ndarray, small: np.ndarray, now: float, previous_time: float, last_detection: float,
-                active: list[_Track], skipped: list[tuple[Keyframe, np.ndarray]],
+    def _detect(self, rgb: np.ndarray, gray: np.ndarray, now: float, previous_time: float, last_detection: float,
+                active: list[_Track], skipped: list[Keyframe],
                 shot_cut: bool) -> tuple[list[_Track], list[TimedLine]]:
         cfg = self.config
         self.stats["detections"] += 1
@@ -176,38 +219,58 @@ class OverlayExtractor:
         readings = self._read(rgb, boxes)
         still: list[_Track] = []
         new: list[_Track] = []
+        grown: list[tuple[_Track, bool]] = []  # lines whose box now holds more than this detection's box
         for box, reading in zip(boxes, readings):
             if not self._usable(reading):
                 continue
-            match = next((t for t in active if t not in still and box_iou(box, t.box) >= cfg.min_box_iou
-                          and self._same(reading, t)), None)
+            match = next((t for t in active if t not in still and self._continues(box, reading, t)), None)
             if match is None:
                 match = _Track(box, now, now, previous_time)
                 new.append(match)
-            else:
-                still.append(match)
-                match.box = box
+                match.add(reading)
+                match.confirm(gray, cfg, same_line=False)
+                continue
+            still.append(match)
+            # The detector's box jitters by a pixel or two between frames: a line that stayed put
+            # keeps its box, and with it the pixels its change check has learnt to watch.
+            same_place = box_iou(box, match.box) >= cfg.same_box_iou
+            if not same_place:
+                # A piece of the line (the detector missed a dash) or the whole of it: keep the union.
+                previous = match.box
+                nested = boxes_overlap(box.as_list(), previous.as_list()) >= cfg.nested_box
+                match.box = _union(box, previous) if nested else box
+                if match.box != box:  # only a piece was read: the vote goes to a reading of the whole
+                    grown.append((match, match.box == previous))
+                    continue
             match.add(reading)
-            match.reference = small[_small_box(box, cfg.scale)].copy()
+            match.confirm(gray, cfg, same_line=same_place)
+        if grown:
+            for (track, kept_box), reading in zip(grown, self._read(rgb, [t.box for t, _ in grown])):
+                if self._usable(reading):
+                    track.add(reading)
+                track.confirm(gray, cfg, same_line=kept_box)
         ended = [t.to_line((t.last_seen + now) / 2) for t in active if t not in still]
         if skipped and not shot_cut:
             for track in new:
-                self._trace_back(track, skipped, last_detection)
+                # Every line on screen passed its check at each skipped keyframe, so a new line over
+                # one of them cannot have been there yet: it appeared after the previous keyframe.
+                if not any(boxes_overlap(track.box.as_list(), old.box.as_list()) >= cfg.nested_box for old in active):
+                    self._trace_back(track, skipped, last_detection)
         return still + new, ended
 
-    def _trace_back(self, track: _Track, skipped: list[tuple[Keyframe, np.ndarray]], last_detection: float) -> None:
+    def _trace_back(self, track: _Track, skipped: list[Keyframe], last_detection: float) -> None:
         """Binary search over the skipped keyframes for the first one already showing the line."""
         text = track.text
         low, high = 0, len(skipped)  # skipped[high:] show the line (the detection frame counts as shown)
         while low < high:
             middle = (low + high) // 2
-            keyframe = skipped[middle][0]
+            keyframe = skipped[middle]
             reading = self._read(keyframe.frame.rgb(), [track.box])[0]
             if self._usable(reading) and text_distance(reading.text, text) <= self.config.same_text:
                 high = middle
             else:
                 low = middle + 1
         if high < len(skipped):
-            track.first_seen = skipped[high][0].frame.time
+            track.first_seen = skipped[high].frame.time
             # high == 0: shown since the first skipped keyframe, so it appeared after the last detection.
-            track.previous_sample = skipped[high - 1][0].frame.time if high > 0 else last_detection
+            track.previous_sample = skipped[high - 1].frame.time if high > 0 else last_detection

@@ -96,7 +96,8 @@ class TextRecognizer:
         batch_size: int = 32,
     ) -> None:
         self.model = create_model(model, pretrained=True, weights=weights) if isinstance(model, str) else model
-        self.model.eval()
+        # channels-last convolutions are markedly faster on CPU for these short, wide line images
+        self.model.eval().to(memory_format=torch.channels_last)
         self.decoder = decoder
         self.batch_size = batch_size
 
@@ -109,7 +110,7 @@ class TextRecognizer:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             images, widths = batch_lines([arrays[i] for i in chunk])
-            log_probs = self.model(images).numpy()
+            log_probs = self.model(images.contiguous(memory_format=torch.channels_last)).numpy()
             for column, index in enumerate(chunk):
                 frames = CRNN.output_length(int(widths[column]))
                 lp = log_probs[:frames, column]

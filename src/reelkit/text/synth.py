@@ -27,10 +27,12 @@ Split = Literal["train", "heldout"]
 #: Every character the recogniser reads: printable ASCII with space.
 CHARSET = string.digits + string.ascii_letters + string.punctuation + " "
 
-FONT_DIRS = ("/usr/share/fonts",)
+FONT_DIRS = ("/usr/share/fonts", "/usr/share/texmf/fonts/opentype")
 # Families never used in training, grouped by design so that metric clones (Arimo = Liberation Sans)
 # do not leak a held-out design into training.
 HELDOUT_FAMILIES = ("Open Sans", "Lato", "URW Gothic", "Fira Code", "Caladea")
+# Copies of a held-out design under another name: in neither split, so the held-out set stays as it was.
+HELDOUT_CLONES = ("TeX Gyre Adventor",)
 # Symbol, math and hairline faces are not overlay fonts.
 EXCLUDED_FAMILY_WORDS = ("Symbol", "Math", "D050000L", "Thin", "Hairline", "ExtraLight", "Extra Light")
 
@@ -82,7 +84,7 @@ def list_fonts(split: Split) -> tuple[str, ...]:
     for root in FONT_DIRS:
         for path in sorted(glob.glob(f"{root}/**/*.[ot]tf", recursive=True)):
             family = _family_of(path)
-            if family is None:
+            if family is None or family.startswith(HELDOUT_CLONES):
                 continue
             heldout = family.startswith(HELDOUT_FAMILIES)
             if heldout == (split == "heldout"):
@@ -426,10 +428,12 @@ class LineImageGenerator:
     depend on one particular detector's padding.
     """
 
-    def __init__(self, split: Split = "train") -> None:
+    def __init__(self, split: Split = "train", shear: float = 0.3) -> None:
         self.fonts = list_fonts(split)
         self.texts = TextSampler(split)
         self.backgrounds = BackgroundSampler(split)
+        # Share of training lines slanted like an italic or oblique face (held-out lines keep their fonts' own).
+        self.shear = shear if split == "train" else 0.0
 
     def __call__(self, rng: np.random.Generator) -> LineSample:
         text = self.texts.phrase(rng)
@@ -443,11 +447,18 @@ class LineImageGenerator:
         style = readable_style(rng, style, background)
         layer = draw_overlay_lines((width, height), [text], font_path, font_size, style,
                                    (width / 2, height * 0.62))
-        frame = degrade(rng, composite(background, layer.rgba))
         x0, y0, x1, y1 = layer.lines[0].box
         h = y1 - y0
+        frame = composite(background, layer.rgba)
+        slant = float(rng.uniform(-0.3, 0.3)) if rng.random() < self.shear else 0.0
+        if slant:
+            # x_source = x + slant * (y - line centre): letters lean about the line's middle, which stays put.
+            frame = np.asarray(Image.fromarray(frame).transform(
+                (width, height), Image.AFFINE, (1, slant, -slant * (y0 + y1) / 2, 0, 1, 0), Image.BILINEAR,
+                fillcolor=tuple(int(v) for v in background[height // 2, width // 2])))
+        frame = degrade(rng, frame)
         # Detector-like margins: DB-style boxes are unclipped by about 0.3-0.6 of the line height.
-        mx0, mx1 = rng.uniform(-0.05, 0.6, size=2) * h
+        mx0, mx1 = rng.uniform(-0.05, 0.6, size=2) * h + abs(slant) * h / 2
         my0, my1 = rng.uniform(-0.05, 0.45, size=2) * h
         crop = (max(0, int(x0 - mx0)), max(0, int(y0 - my0)), min(width, int(x1 + mx1)), min(height, int(y1 + my1)))
         return LineSample(frame[crop[1] : crop[3], crop[0] : crop[2]].copy(), text)

@@ -16,7 +16,7 @@ import torch
 from rapidfuzz.distance import Levenshtein
 
 from reelkit.optim import make_optimizer, uses_momentum
-from reelkit.registry import create_model, save_weights
+from reelkit.registry import create_model, read_metadata, save_weights
 from reelkit.text.models import CONFIGS, CRNN
 from reelkit.text.recognize import batch_lines, greedy_decode, line_to_array
 from reelkit.text.synth import LineImageGenerator, Split
@@ -35,6 +35,7 @@ class CRNNTrainConfig:
     seed: int = 0
     workers: int = 2
     eval_every: int = 500
+    init: str | None = None  # weights file to fine-tune from (None: train from scratch)
 
 
 @dataclass
@@ -115,11 +116,11 @@ def evaluate(model: CRNN, lines: list[tuple[np.ndarray, str]], batch_size: int =
 
 
 def train_crnn(config: CRNNTrainConfig, progress=None, log: Callable[[str], None] = print) -> tuple[CRNN, TrainResult]:
-    """Train from scratch; ``progress`` is a rich Progress (optional)."""
+    """Train from scratch, or fine-tune from ``config.init``; ``progress`` is a rich Progress (optional)."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     started = time.perf_counter()
-    model = create_model(config.model)
+    model = create_model(config.model, weights=config.init)
     charset = model.config.charset
 
     task = progress.add_task("synthesising lines", total=config.samples + config.heldout_samples) if progress else None
@@ -139,6 +140,9 @@ def train_crnn(config: CRNNTrainConfig, progress=None, log: Callable[[str], None
     result = TrainResult()
     task = progress.add_task("training", total=total_steps) if progress else None
     step = 0
+    if config.init:  # where fine-tuning starts, on the same held-out lines
+        result.evaluations.append(evaluate(model, heldout) | {"step": 0, "seconds": round(time.perf_counter() - started)})
+        log(json.dumps(result.evaluations[-1]))
     model.train()
     for epoch in range(config.epochs):
         for batch in _batches(widths, config.batch_size, rng):
@@ -174,14 +178,18 @@ def train_crnn(config: CRNNTrainConfig, progress=None, log: Callable[[str], None
 def write_outputs(model: CRNN, config: CRNNTrainConfig, result: TrainResult, out: Path, command: str) -> None:
     """Weights (safetensors), model card (Markdown) and training curve (PNG) side by side."""
     final = result.evaluations[-1] if result.evaluations else {}
-    metadata = {"config": model.config.to_dict(), "train": config.__dict__, "heldout": final, "command": command}
+    earlier = read_metadata(config.init).get("history", []) if config.init else []
+    history = [*earlier, {"command": command, "wall_minutes": round(result.wall_seconds / 60, 1), "heldout": final,
+                          "samples": config.samples, "steps": len(result.losses)}]
+    metadata = {"config": model.config.to_dict(), "train": config.__dict__, "heldout": final, "command": command,
+                "history": history}
     save_weights(model, out, metadata)
     _plot_curve(result, out.with_suffix(".png"))
     card = f"""# {config.model}: CRNN text-line recogniser
 
 Trained by reelkit's own command on synthetic text-line images (no external data or weights).
 
-- Command: `{command}`
+- Command{"s, in order (each fine-tunes the previous one's output)" if len(history) > 1 else ""}: {"; ".join(f"`{h['command']}`" for h in history)}
 - Architecture: CRNN (Shi et al., TPAMI 2017), config `{json.dumps(model.config.to_dict(), default=str)[:400]}...`
   ({sum(p.numel() for p in model.parameters()):,} parameters)
 - Data recipe: `reelkit.text.synth.LineImageGenerator("train")`: {config.samples:,} lines; phrases from Debian's
@@ -189,7 +197,7 @@ Trained by reelkit's own command on synthetic text-line images (no external data
   overlay styles outline / box / shadow / band / plain over scikit-image and scikit-learn photos and procedural
   backgrounds; blur, noise, rescaling and JPEG; detector-like crop margins.
 - Optimiser: {config.optim}, lr {config.lr if config.lr is not None else "(its default)"}, one-cycle schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
-- Wall time: {result.wall_seconds / 60:.1f} min on {platform.machine()} ({torch.get_num_threads()} threads)
+- Wall time: {" + ".join(f"{h['wall_minutes']:.1f}" for h in history)} min on {platform.machine()} ({torch.get_num_threads()} threads)
 - Held-out metrics ({config.heldout_samples:,} lines with held-out fonts, backgrounds and text, greedy decoding):
   CER {final.get('cer', float('nan')):.4f}, case-insensitive CER {final.get('cer_nocase', float('nan')):.4f},
   exact lines {final.get('line_accuracy', float('nan')):.3f}

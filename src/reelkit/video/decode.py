@@ -37,6 +37,10 @@ class DecodedFrame:
     def rgb(self) -> np.ndarray:
         return self.frame.to_ndarray(format="rgb24")
 
+    def gray(self) -> np.ndarray:
+        """The full-resolution luma plane (uint8), cheap for YUV video."""
+        return self.frame.to_ndarray(format="gray")
+
     def small_bgr(self, scale: int) -> np.ndarray:
         """The frame shrunk ``scale`` times (area averaging), as BGR for OpenCV-based analysers."""
         width, height = max(1, self.frame.width // scale), max(1, self.frame.height // scale)
