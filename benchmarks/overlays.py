@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelkit.text import OverlayExtractor, TimedLine, from_json
+from reelkit.text import OverlayExtractor, TimedLine, extract_parallel, from_json
 from reelkit.text.dedupe import boxes_overlap
 from reelkit.text.evaluate import LineScores, score_lines
 from reelkit.text.synth import ClipGenerator, write_clip
@@ -112,15 +112,21 @@ def run_rapidocr(path: Path, step: float = 0.5) -> list[TimedLine]:
     return join_repeats(observations, step)
 
 
+WORK: dict[str, int] = {}  # reelkit's keyframes, detections, re-reads and lines read, summed over clips
+
+
 def run_reelkit(path: Path, extractor: OverlayExtractor) -> list[TimedLine]:
-    return extractor(path)
+    lines = extractor(path)
+    for key, value in extractor.stats.items():
+        WORK[key] = WORK.get(key, 0) + value
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seed", type=int, default=10_000)
-    parser.add_argument("--systems", default="reelkit,tesseract,rapidocr")
+    parser.add_argument("--systems", default="reelkit,reelkit-jobs2,tesseract,rapidocr")
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/overlays.json"))
     parser.add_argument("--show-misses", action="store_true", help="Print the lines each system missed.")
     args = parser.parse_args()
@@ -137,7 +143,10 @@ def main() -> None:
     for name in args.systems.split(","):
         total = LineScores(0, 0, 0, 0.0)
         started = time.perf_counter()
-        predictions = {path: runners[name](path) for path, _, _ in clips}
+        if name == "reelkit-jobs2":  # `reelkit overlays --jobs 2`: one process per core (start-up included)
+            predictions = {path: lines for path, lines, _ in extract_parallel([p for p, _, _ in clips], 2)}
+        else:
+            predictions = {path: runners[name](path) for path, _, _ in clips}
         wall = time.perf_counter() - started
         for path, truth, _ in clips:
             scores = score_lines(truth, predictions[path])
@@ -147,6 +156,8 @@ def main() -> None:
         results[name] = {"recall": total.recall, "precision": total.precision, "mean_cer": total.mean_cer,
                          "video_seconds_per_second": video_seconds / wall, "wall_seconds": wall,
                          "truth_lines": total.truths, "predicted_lines": total.predictions}
+        if name == "reelkit":
+            results[name]["work"] = dict(WORK)
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr)
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
     print(f"\n{len(clips)} held-out clips, {video_seconds:.0f} s of video, {machine}\n")

@@ -60,3 +60,34 @@ def test_bad_videos_raise_video_error(bad_videos, kind, message):
     with pytest.raises(VideoError, match=message):
         for _ in VideoReader(bad_videos[kind]):
             pass
+
+
+def test_prefetch_keeps_order_raises_producer_errors_and_stops_when_closed():
+    import threading
+
+    from reelkit.video import prefetch
+
+    assert list(prefetch(range(100), size=3)) == list(range(100))
+
+    def failing():
+        yield 1
+        raise VideoError("decoding failed after 1 frames")
+
+    items = prefetch(failing())
+    assert next(items) == 1
+    with pytest.raises(VideoError, match="after 1 frames"):
+        next(items)
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.set()
+
+    consumer = prefetch(endless(), size=2)
+    next(consumer)
+    consumer.close()  # the consumer stops early: the producer thread ends and closes its source
+    assert closed.wait(2.0)

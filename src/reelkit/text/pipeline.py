@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Protocol
+from typing import Callable, Iterator, Literal, Protocol
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -25,7 +25,7 @@ from reelkit.text.dedupe import LineFilter, boxes_overlap, text_distance
 from reelkit.text.detect import PPOCRDetector, TextBox, box_iou
 from reelkit.text.formats import TimedLine
 from reelkit.text.recognize import Reading, TextRecognizer
-from reelkit.video import Keyframe, KeyframeSampler, VideoReader
+from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch
 
 Progress = Callable[[int, int], None]
 
@@ -168,7 +168,7 @@ class OverlayExtractor:
         last_detection = -np.inf
         previous_time = -1.0
         last_time = 0.0
-        for keyframe in self.sampler(reader):
+        for keyframe in prefetch(self.sampler(reader)):
             self.stats["keyframes"] += 1
             now = keyframe.frame.time
             last_time = now
@@ -274,3 +274,43 @@ class OverlayExtractor:
             track.first_seen = skipped[high].frame.time
             # high == 0: shown since the first skipped keyframe, so it appeared after the last detection.
             track.previous_sample = skipped[high - 1].frame.time if high > 0 else last_detection
+
+
+_WORKER_EXTRACTOR: OverlayExtractor | None = None
+
+
+def _start_worker(options: dict, threads: int) -> None:
+    import torch
+
+    global _WORKER_EXTRACTOR
+    torch.set_num_threads(threads)
+    _WORKER_EXTRACTOR = OverlayExtractor.from_names(**options)
+
+
+def _extract_in_worker(video: Path) -> tuple[list[TimedLine] | None, str | None]:
+    from reelkit.errors import ReelkitError
+
+    try:
+        return _WORKER_EXTRACTOR(video), None  # type: ignore[misc]
+    except ReelkitError as error:
+        return None, str(error)
+
+
+def extract_parallel(videos: list[Path], jobs: int, options: dict | None = None) -> Iterator[tuple[Path, list[TimedLine] | None, str | None]]:
+    """Reads several videos in ``jobs`` processes (the cores shared between them), yielding
+    ``(video, lines, None)`` or ``(video, None, error message)`` as each finishes.
+
+    One video at a time leaves a 2-core machine partly idle (the recogniser's small batches do not
+    spread over threads well); one process per core keeps both busy.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(options or {}, threads)) as pool:
+        futures = {pool.submit(_extract_in_worker, video): video for video in videos}
+        for future in as_completed(futures):
+            lines, error = future.result()
+            yield futures[future], lines, error

@@ -2,5 +2,6 @@
 
 from reelkit.video.decode import DecodedFrame, VideoInfo, VideoReader, probe
 from reelkit.video.keyframes import Keyframe, KeyframeSampler
+from reelkit.video.prefetch import prefetch
 
-__all__ = ["DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "probe"]
+__all__ = ["DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "prefetch", "probe"]
