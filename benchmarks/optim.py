@@ -31,7 +31,8 @@ from reelkit.optim import make_optimizer
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 FORTUNES = Path("/usr/share/games/fortunes")
 OPTIMIZERS = ("kafisto", "sgd", "adam", "adamw")
-LR_GRID = {"sgd": (0.01, 0.03, 0.1, 0.3), "adam": (3e-4, 1e-3, 3e-3), "adamw": (3e-4, 1e-3, 3e-3), "kafisto": (1.0,)}
+LR_GRID = {"sgd": (0.01, 0.03, 0.1, 0.3, 1.0), "adam": (3e-4, 1e-3, 3e-3, 1e-2), "adamw": (3e-4, 1e-3, 3e-3, 1e-2),
+           "kafisto": (1.0,)}
 
 
 @dataclass
