@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelkit.text import OverlayExtractor, TimedLine, extract_parallel, from_json
+from reelkit.text import OverlayExtractor, TimedLine, from_json
 from reelkit.text.dedupe import boxes_overlap
 from reelkit.text.evaluate import LineScores, score_lines
 from reelkit.text.synth import ClipGenerator, write_clip
@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seed", type=int, default=10_000)
-    parser.add_argument("--systems", default="reelkit,reelkit-jobs2,tesseract,rapidocr")
+    parser.add_argument("--systems", default="reelkit,tesseract,rapidocr")
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/overlays.json"))
     parser.add_argument("--show-misses", action="store_true", help="Print the lines each system missed.")
     args = parser.parse_args()
@@ -143,10 +143,7 @@ def main() -> None:
     for name in args.systems.split(","):
         total = LineScores(0, 0, 0, 0.0)
         started = time.perf_counter()
-        if name == "reelkit-jobs2":  # `reelkit overlays --jobs 2`: one process per core (start-up included)
-            predictions = {path: lines for path, lines, _ in extract_parallel([p for p, _, _ in clips], 2)}
-        else:
-            predictions = {path: runners[name](path) for path, _, _ in clips}
+        predictions = {path: runners[name](path) for path, _, _ in clips}
         wall = time.perf_counter() - started
         for path, truth, _ in clips:
             scores = score_lines(truth, predictions[path])

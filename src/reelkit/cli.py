@@ -85,29 +85,15 @@ def overlays(
     weights: Optional[Path] = typer.Option(None, help="Recogniser weights file (default: the shipped ones)."),
     decoder: Decoder = typer.Option(Decoder.greedy, help="CTC decoding."),
     sample_every: float = typer.Option(0.2, min=0.02, help="Seconds between frames checked for text changes."),
-    jobs: int = typer.Option(1, min=1, max=64, help="Videos read at once, each in its own process (the cores are shared)."),
 ) -> None:
     """Extract the text overlays of videos as timed lines (JSON, SRT, WebVTT)."""
-    from reelkit.text import OverlayExtractor, extract_parallel, write_results
+    from reelkit.text import OverlayExtractor, write_results
 
     out = writable_dir(out)
-    options = {"model": model, "weights": weights, "decoder": decoder.value, "sample_every": sample_every}
-    extractor = OverlayExtractor.from_names(**options)  # here first: bad weights fail once, before any work
-    wanted = {f.value for f in formats} | {"json"}
+    extractor = OverlayExtractor.from_names(model=model, weights=weights, decoder=decoder.value,
+                                            sample_every=sample_every)
     failures = 0
     with progress_bar() as progress:
-        if jobs > 1 and len(videos) > 1:
-            task = progress.add_task(f"{len(videos)} videos, {jobs} at a time", total=len(videos))
-            for video, lines, error in extract_parallel(videos, jobs, options):
-                if error is not None:
-                    print_error(error)
-                    failures += 1
-                else:
-                    write_results(lines, out / video.stem, wanted)
-                progress.advance(task)
-            if failures:
-                raise typer.Exit(2)
-            return
         for video in videos:
             task = progress.add_task(f"{video.name}", total=None)
             try:
@@ -117,7 +103,7 @@ def overlays(
                 print_error(error)
                 failures += 1
                 continue
-            written = write_results(lines, out / video.stem, wanted)
+            written = write_results(lines, out / video.stem, {f.value for f in formats} | {"json"})
             progress.update(task, description=f"{video.name}: {len(lines)} lines -> {', '.join(p.name for p in written)}")
     if failures:
         raise typer.Exit(2)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Protocol
+from typing import Callable, Literal, Protocol
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -61,14 +61,25 @@ class _Track:
     first_seen: float
     last_seen: float
     previous_sample: float  # keyframe time before first_seen, for the midpoint start estimate
-    votes: dict[str, float] = field(default_factory=dict)
+    votes: dict[str, float] = field(default_factory=dict)  # text -> confidence x seconds it stood
     best_confidence: dict[str, float] = field(default_factory=dict)
     reference: np.ndarray | None = None  # luma crop of the box when last confirmed
     stable: np.ndarray | None = None  # pixels of the box that stayed the same across confirmations
+    current: Reading | None = None  # the latest reading, standing since ``read_at``
+    read_at: float = 0.0
 
-    def add(self, reading: Reading) -> None:
-        self.votes[reading.text] = self.votes.get(reading.text, 0.0) + reading.confidence
+    def add(self, reading: Reading, now: float) -> None:
+        """A reading stands until the next one. Votes weigh readings by the time they stood, so a line
+        re-read often over a busy background does not outvote the reading that held while it was calm."""
+        self._close(now)
+        self.current, self.read_at = reading, now
         self.best_confidence[reading.text] = max(self.best_confidence.get(reading.text, 0.0), reading.confidence)
+
+    def _close(self, until: float) -> None:
+        if self.current is not None:
+            weight = self.current.confidence * max(until - self.read_at, 0.01)
+            self.votes[self.current.text] = self.votes.get(self.current.text, 0.0) + weight
+            self.read_at = until
 
     def changed(self, gray: np.ndarray, config: "ExtractorConfig") -> bool:
         crop = self.box.crop(gray)
@@ -93,7 +104,11 @@ class _Track:
 
     @property
     def text(self) -> str:
-        return max(self.votes, key=self.votes.get)
+        tally = dict(self.votes)
+        if self.current is not None:
+            weight = self.current.confidence * max(self.last_seen - self.read_at, 0.01)
+            tally[self.current.text] = tally.get(self.current.text, 0.0) + weight
+        return max(tally, key=tally.get)
 
     def to_line(self, end: float) -> TimedLine:
         start = self.first_seen if self.previous_sample < 0 else (self.previous_sample + self.first_seen) / 2
@@ -186,7 +201,7 @@ class OverlayExtractor:
                     readings = self._read(rgb, [t.box for t in changed])
                     if all(self._usable(r) and self._same(r, t) for r, t in zip(readings, changed)):
                         for reading, track in zip(readings, changed):
-                            track.add(reading)
+                            track.add(reading, now)
                             track.confirm(gray, cfg, same_line=True)
                     else:
                         detect = True
@@ -227,7 +242,7 @@ class OverlayExtractor:
             if match is None:
                 match = _Track(box, now, now, previous_time)
                 new.append(match)
-                match.add(reading)
+                match.add(reading, now)
                 match.confirm(gray, cfg, same_line=False)
                 continue
             still.append(match)
@@ -242,12 +257,12 @@ class OverlayExtractor:
                 if match.box != box:  # only a piece was read: the vote goes to a reading of the whole
                     grown.append((match, match.box == previous))
                     continue
-            match.add(reading)
+            match.add(reading, now)
             match.confirm(gray, cfg, same_line=same_place)
         if grown:
             for (track, kept_box), reading in zip(grown, self._read(rgb, [t.box for t, _ in grown])):
                 if self._usable(reading):
-                    track.add(reading)
+                    track.add(reading, now)
                 track.confirm(gray, cfg, same_line=kept_box)
         ended = [t.to_line((t.last_seen + now) / 2) for t in active if t not in still]
         if skipped and not shot_cut:
@@ -274,43 +289,3 @@ class OverlayExtractor:
             track.first_seen = skipped[high].frame.time
             # high == 0: shown since the first skipped keyframe, so it appeared after the last detection.
             track.previous_sample = skipped[high - 1].frame.time if high > 0 else last_detection
-
-
-_WORKER_EXTRACTOR: OverlayExtractor | None = None
-
-
-def _start_worker(options: dict, threads: int) -> None:
-    import torch
-
-    global _WORKER_EXTRACTOR
-    torch.set_num_threads(threads)
-    _WORKER_EXTRACTOR = OverlayExtractor.from_names(**options)
-
-
-def _extract_in_worker(video: Path) -> tuple[list[TimedLine] | None, str | None]:
-    from reelkit.errors import ReelkitError
-
-    try:
-        return _WORKER_EXTRACTOR(video), None  # type: ignore[misc]
-    except ReelkitError as error:
-        return None, str(error)
-
-
-def extract_parallel(videos: list[Path], jobs: int, options: dict | None = None) -> Iterator[tuple[Path, list[TimedLine] | None, str | None]]:
-    """Reads several videos in ``jobs`` processes (the cores shared between them), yielding
-    ``(video, lines, None)`` or ``(video, None, error message)`` as each finishes.
-
-    One video at a time leaves a 2-core machine partly idle (the recogniser's small batches do not
-    spread over threads well); one process per core keeps both busy.
-    """
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                             initargs=(options or {}, threads)) as pool:
-        futures = {pool.submit(_extract_in_worker, video): video for video in videos}
-        for future in as_completed(futures):
-            lines, error = future.result()
-            yield futures[future], lines, error

@@ -12,6 +12,9 @@ import numpy as np
 
 from reelkit.errors import VideoError
 
+# Pixel formats whose first plane is full-resolution 8-bit luma.
+PLANAR_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"})
+
 # A decoded stream that stops this far short of the duration its container declares is truncated.
 TRUNCATION_TOLERANCE = 0.9
 
@@ -38,7 +41,11 @@ class DecodedFrame:
         return self.frame.to_ndarray(format="rgb24")
 
     def gray(self) -> np.ndarray:
-        """The full-resolution luma plane (uint8), cheap for YUV video."""
+        """The full-resolution luma plane (uint8): a view of the Y plane for planar YUV video."""
+        if self.frame.format.name in PLANAR_YUV:
+            plane = self.frame.planes[0]
+            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            return rows[:, : plane.width]
         return self.frame.to_ndarray(format="gray")
 
     def small_bgr(self, scale: int) -> np.ndarray:
