@@ -83,3 +83,18 @@ def test_line_pieces_on_one_row_are_joined_and_rows_stay_apart():
     merged = merge_line_pieces([name, below, dash, far])
     assert TextBox(100, 500, 300, 541) in merged
     assert below in merged and far in merged and len(merged) == 3
+
+
+def test_a_reading_that_stood_longer_outvotes_frequent_rereads():
+    from reelkit.text.pipeline import _Track
+    from reelkit.text.recognize import Reading
+
+    track = _Track(TextBox(0, 0, 100, 30), 0.0, 0.0, -1.0)
+    track.add(Reading("@bore_my", 0.95), 0.0)  # calm background: read once, unchanged for 4 s
+    for step in range(5):  # busy background: re-read at every keyframe, misread each time
+        track.add(Reading("abore_my", 0.9), 4.0 + 0.2 * step)
+    track.last_seen = 5.0
+    assert track.text == "@bore_my"
+    track.add(Reading("abore_my", 0.9), 5.0)
+    track.last_seen = 10.0  # ... until the misreading has stood longer
+    assert track.text == "abore_my"
