@@ -27,6 +27,9 @@ class TextBox:
     def as_list(self) -> list[int]:
         return [self.x0, self.y0, self.x1, self.y1]
 
+    def union(self, other: "TextBox") -> "TextBox":
+        return TextBox(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
+
 
 def box_iou(a: TextBox, b: TextBox) -> float:
     ix = max(0, min(a.x1, b.x1) - max(a.x0, b.x0))
@@ -47,7 +50,7 @@ def merge_line_pieces(boxes: list[TextBox], max_gap: float = 1.0, min_vertical_o
             gap = box.x0 - line.x1
             if (overlap >= min_vertical_overlap * min(line.height, box.height)
                     and gap <= max_gap * max(line.height, box.height) and box.x1 > line.x1):
-                lines[index] = TextBox(line.x0, min(line.y0, box.y0), box.x1, max(line.y1, box.y1))
+                lines[index] = line.union(box)
                 break
         else:
             lines.append(box)

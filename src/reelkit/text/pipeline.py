@@ -42,7 +42,7 @@ class Recognizer(Protocol):
 class ExtractorConfig:
     sample_every: float = 0.2  # seconds between keyframes checked for changes
     refresh_every: float = 1.0  # seconds between full detections while the frame keeps changing
-    scale: int = 4  # downscaling of the grey frames used for change checks
+    scale: int = 4  # downscaling of the grey frames used for shot cuts and the refresh check
     pixel_tolerance: int = 12  # luma difference under which a pixel counts as unchanged (video noise)
     region_change: float = 0.1  # share of a line's stable pixels that changed for the line to count as changed
     min_stable: float = 0.05  # share of a box's pixels that must stay stable to narrow its check to them
@@ -53,6 +53,10 @@ class ExtractorConfig:
     same_box_iou: float = 0.8  # box overlap for a line to count as not moved
     nested_box: float = 0.8  # share of the smaller box inside the larger for a piece of a line
     nested_text: float = 90.0  # RapidFuzz partial ratio for a piece's text to be part of the line's
+
+
+def _abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(np.int16) - b.astype(np.int16))
 
 
 @dataclass
@@ -75,17 +79,19 @@ class _Track:
         self.current, self.read_at = reading, now
         self.best_confidence[reading.text] = max(self.best_confidence.get(reading.text, 0.0), reading.confidence)
 
+    def _standing_vote(self, until: float) -> float:
+        return self.current.confidence * max(until - self.read_at, 0.01) if self.current is not None else 0.0
+
     def _close(self, until: float) -> None:
         if self.current is not None:
-            weight = self.current.confidence * max(until - self.read_at, 0.01)
-            self.votes[self.current.text] = self.votes.get(self.current.text, 0.0) + weight
+            self.votes[self.current.text] = self.votes.get(self.current.text, 0.0) + self._standing_vote(until)
             self.read_at = until
 
     def changed(self, gray: np.ndarray, config: "ExtractorConfig") -> bool:
         crop = self.box.crop(gray)
         if self.reference is None or crop.shape != self.reference.shape:
             return True
-        broken = np.abs(crop.astype(np.int16) - self.reference.astype(np.int16)) > config.pixel_tolerance
+        broken = _abs_diff(crop, self.reference) > config.pixel_tolerance
         return float(broken[self.stable].mean()) > config.region_change
 
     def confirm(self, gray: np.ndarray, config: "ExtractorConfig", same_line: bool) -> None:
@@ -94,7 +100,7 @@ class _Track:
         line whose own pixels move, starts a new reference."""
         crop = self.box.crop(gray)
         if same_line and self.reference is not None and crop.shape == self.reference.shape:
-            held = np.abs(crop.astype(np.int16) - self.reference.astype(np.int16)) <= config.pixel_tolerance
+            held = _abs_diff(crop, self.reference) <= config.pixel_tolerance
             narrowed = self.stable & held
             if narrowed.mean() >= config.min_stable:
                 self.stable = narrowed
@@ -106,8 +112,7 @@ class _Track:
     def text(self) -> str:
         tally = dict(self.votes)
         if self.current is not None:
-            weight = self.current.confidence * max(self.last_seen - self.read_at, 0.01)
-            tally[self.current.text] = tally.get(self.current.text, 0.0) + weight
+            tally[self.current.text] = tally.get(self.current.text, 0.0) + self._standing_vote(self.last_seen)
         return max(tally, key=tally.get)
 
     def to_line(self, end: float) -> TimedLine:
@@ -116,12 +121,8 @@ class _Track:
         return TimedLine(text, round(start, 3), round(end, 3), self.box.as_list(), round(self.best_confidence[text], 4))
 
 
-def _union(a: TextBox, b: TextBox) -> TextBox:
-    return TextBox(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
-
-
 def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) if a.size else 0.0
+    return float(_abs_diff(a, b).mean()) if a.size else 0.0
 
 
 class OverlayExtractor:
@@ -253,7 +254,7 @@ class OverlayExtractor:
                 # A piece of the line (the detector missed a dash) or the whole of it: keep the union.
                 previous = match.box
                 nested = boxes_overlap(box.as_list(), previous.as_list()) >= cfg.nested_box
-                match.box = _union(box, previous) if nested else box
+                match.box = box.union(previous) if nested else box
                 if match.box != box:  # only a piece was read: the vote goes to a reading of the whole
                     grown.append((match, match.box == previous))
                     continue
