@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelkit.text import OverlayExtractor, TimedLine, from_json
+from reelkit.text import ExtractorConfig, OverlayExtractor, PPOCRDetector, TimedLine, from_json
 from reelkit.text.dedupe import boxes_overlap
 from reelkit.text.evaluate import LineScores, score_lines
 from reelkit.text.synth import ClipGenerator, write_clip
@@ -129,11 +129,15 @@ def main() -> None:
     parser.add_argument("--systems", default="reelkit,tesseract,rapidocr")
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/overlays.json"))
     parser.add_argument("--show-misses", action="store_true", help="Print the lines each system missed.")
+    parser.add_argument("--refresh-every", type=float, default=ExtractorConfig.refresh_every,
+                        help="reelkit: seconds between full detections while the frame keeps changing.")
+    parser.add_argument("--max-side", type=int, default=640, help="reelkit: longer side of the detector input.")
     args = parser.parse_args()
 
     clips = make_clips(args.clips, args.seed)
     video_seconds = sum(d for _, _, d in clips)
-    extractor = OverlayExtractor()
+    extractor = OverlayExtractor(detector=PPOCRDetector(max_side=args.max_side),
+                                 config=ExtractorConfig(refresh_every=args.refresh_every))
     runners = {
         "reelkit": lambda p: run_reelkit(p, extractor),
         "tesseract": run_tesseract,

@@ -79,3 +79,13 @@ def test_missing_weights_name_the_training_command(tmp_path, demo_video, clean_d
     _assert_one_line_error(result)
     assert "none.safetensors" in result.stderr and "reelkit train crnn" in result.stderr
     assert not clean_dir.exists() or not any(clean_dir.iterdir())
+
+
+def test_fine_tuning_from_unusable_weights_fails_before_writing(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_text("not weights")
+    for init in (tmp_path / "missing.safetensors", junk):
+        out = tmp_path / "out" / "crnn.safetensors"
+        result = run_cli("train", "crnn", "--init", str(init), "--out", str(out), "--samples", "8")
+        _assert_one_line_error(result)
+        assert not out.parent.exists()

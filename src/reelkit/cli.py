@@ -133,6 +133,10 @@ def train_crnn_command(
         raise ReelkitError(f"unknown CRNN config {model!r}; choose one of {', '.join(CONFIGS)}")
     if optim not in OPTIMIZERS:
         raise ReelkitError(f"unknown optimiser {optim!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if init is not None:  # unusable starting weights fail before anything is created
+        from reelkit.registry import create_model
+
+        create_model(model, weights=init)
     writable_dir(out.parent)
     config = CRNNTrainConfig(model=model, samples=samples, heldout_samples=heldout, epochs=epochs,
                              batch_size=batch_size, lr=lr, optim=optim, seed=seed, workers=workers,
