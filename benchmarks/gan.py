@@ -1,0 +1,171 @@
+"""KDD against hinge: mode coverage on 2-D mixtures, FID/KID on Fashion-MNIST, and step time.
+
+    .venv/bin/python benchmarks/gan.py                       # everything (see docs/benchmarks.md)
+    .venv/bin/python benchmarks/gan.py --parts mixtures --seeds 0
+
+(a) 2-D mixtures (ring of 8, grid of 25): modes covered and share of high-quality samples, per loss and
+seed. (b) Fashion-MNIST: FID and KID in the features of reelkit's shipped ``fashion_cnn`` between 10,000
+generated images and the 10,000 test images, same budget for every loss. (c) Time of one training step
+(one discriminator and one generator update), relative to hinge. Runs go to worker processes with one
+thread each; results to docs/benchmarks/gan.json, sample images to docs/benchmarks/gan/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "benchmarks"
+LOSSES = ("hinge", "kdd", "hinge+kdd")
+
+
+def mixture_config(data: str, loss: str, seed: int, steps: int):
+    from reelkit.gan.train import GANTrainConfig
+
+    return GANTrainConfig(data=data, model="mlp_2d", loss=loss, steps=steps, batch_size=256, lr_g=1e-3, lr_d=1e-3,
+                          betas=(0.5, 0.9), seed=seed, log_every=100)
+
+
+def fashion_config(loss: str, seed: int, steps: int):
+    from reelkit.gan.train import GANTrainConfig
+
+    return GANTrainConfig(data="fashion", model="sngan_28_small", loss=loss, steps=steps, batch_size=64, seed=seed,
+                          log_every=50)
+
+
+def train_one(config_dict: dict) -> dict:
+    """Train one GAN in a worker process; returns its generator's weights and the training record."""
+    import torch
+
+    torch.set_num_threads(1)
+    from reelkit.gan.train import GANTrainConfig, train_gan
+
+    config = GANTrainConfig(**config_dict)
+    generator, _, result = train_gan(config, log=lambda _: None)
+    return {"config": config_dict, "generator": generator.state_dict(), "seconds": result.seconds,
+            "history": result.history}
+
+
+def evaluate_one(trained: dict) -> dict:
+    """Metrics and sample image of a trained generator (in the main process, once every run is done)."""
+    from reelkit.gan.data import MIXTURES
+    from reelkit.gan.models import create_gan
+    from reelkit.gan.train import GANTrainConfig, evaluate_generator, generate, save_image_grid, save_scatter
+
+    config = GANTrainConfig(**trained["config"])
+    generator = create_gan(config.model)[0]
+    generator.load_state_dict(trained["generator"])
+    generator.eval()
+    metrics = evaluate_generator(generator, config)
+    image = OUT / "gan" / f"{config.data}_{config.loss.replace('+', '_')}_seed{config.seed}.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    if config.data in MIXTURES:
+        save_scatter(generate(generator, 2500, seed=1), MIXTURES[config.data]().sample(2500), image,
+                     f"{config.loss}, seed {config.seed}: {metrics['modes_covered']}/{metrics['modes']} modes, "
+                     f"{metrics['high_quality']:.1%} high quality")
+    else:
+        save_image_grid(generate(generator, 64, seed=1), image)
+    return {"config": trained["config"], "metrics": metrics, "seconds": trained["seconds"],
+            "history": trained["history"], "image": str(image.relative_to(ROOT))}
+
+
+def step_times(repeats: int, steps: int) -> dict[str, float]:
+    """Seconds per training step (after warm-up) of the Fashion-MNIST config, one thread, same process."""
+    import torch
+
+    torch.set_num_threads(1)
+    from reelkit.gan.train import train_gan
+
+    times: dict[str, list[float]] = {loss: [] for loss in LOSSES}
+    for _ in range(repeats):
+        for loss in LOSSES:  # interleaved so that machine noise hits every loss alike
+            times[loss].append(train_gan(fashion_config(loss, 0, steps), log=lambda _: None)[2].seconds_per_step)
+    return {loss: statistics.median(values) for loss, values in times.items()}
+
+
+def summarise(runs: list[dict], key: str) -> dict[str, tuple[float, float]]:
+    by_loss: dict[str, list[float]] = {}
+    for run in runs:
+        by_loss.setdefault(run["config"]["loss"], []).append(run["metrics"][key])
+    return {loss: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for loss, v in by_loss.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="mixtures,fashion,speed")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--mixture-steps", type=int, default=3000)
+    parser.add_argument("--fashion-steps", type=int, default=1200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, default=OUT / "gan.json")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    parts = args.parts.split(",")
+    results = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {args.workers} worker processes x 1 thread"
+
+    jobs = []
+    if "fashion" in parts:  # the long runs first, so that the short ones fill the gaps at the end
+        jobs += [fashion_config(loss, seed, args.fashion_steps) for seed in seeds for loss in LOSSES]
+    if "mixtures" in parts:
+        jobs += [mixture_config(data, loss, seed, args.mixture_steps) for data in ("ring8", "grid25")
+                 for loss in LOSSES for seed in seeds]
+    if jobs:
+        start = time.perf_counter()
+        with ProcessPoolExecutor(args.workers) as pool:
+            trained = list(pool.map(train_one, [asdict(job) for job in jobs]))
+        runs = [evaluate_one(t) for t in trained]
+        for run in runs:
+            config = run["config"]
+            print(f"{config['data']:8s} {config['loss']:10s} seed {config['seed']}: {run['metrics']} "
+                  f"({run['seconds']:.0f} s)", flush=True)
+        for data in ("ring8", "grid25", "fashion"):
+            chosen = [r for r in runs if r["config"]["data"] == data]
+            if chosen:
+                results[data] = {"runs": chosen, "steps": chosen[0]["config"]["steps"]}
+        results["wall_seconds"] = round(time.perf_counter() - start)
+    if "speed" in parts:
+        results["step_seconds"] = step_times(repeats=3, steps=30)
+        print("step seconds:", results["step_seconds"])
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    print(markdown(results))
+
+
+def markdown(results: dict) -> str:
+    """The tables for docs/benchmarks.md: mean ± std over seeds."""
+    lines = ["| data | metric | " + " | ".join(LOSSES) + " |", "|---|---|" + "---|" * len(LOSSES)]
+    for data in ("ring8", "grid25"):
+        if data in results:
+            modes = summarise(results[data]["runs"], "modes_covered")
+            quality = summarise(results[data]["runs"], "high_quality")
+            total = results[data]["runs"][0]["metrics"]["modes"]
+            lines.append(f"| {data} ({results[data]['steps']} steps) | modes covered (of {total}) | "
+                         + " | ".join(f"{modes[l][0]:.1f} ± {modes[l][1]:.1f}" for l in LOSSES) + " |")
+            lines.append(f"| {data} | high-quality share | "
+                         + " | ".join(f"{quality[l][0]:.3f} ± {quality[l][1]:.3f}" for l in LOSSES) + " |")
+    if "fashion" in results:
+        fid, kid = summarise(results["fashion"]["runs"], "fid"), summarise(results["fashion"]["runs"], "kid")
+        lines.append(f"| Fashion-MNIST ({results['fashion']['steps']} steps) | FID (lower is better) | "
+                     + " | ".join(f"{fid[l][0]:.2f} ± {fid[l][1]:.2f}" for l in LOSSES) + " |")
+        lines.append("| Fashion-MNIST | FID change vs hinge | "
+                     + " | ".join(f"{(fid[l][0] / fid['hinge'][0] - 1) * 100:+.1f}%" for l in LOSSES) + " |")
+        lines.append("| Fashion-MNIST | KID x 1000 | "
+                     + " | ".join(f"{kid[l][0] * 1000:.2f} ± {kid[l][1] * 1000:.2f}" for l in LOSSES) + " |")
+    if "step_seconds" in results:
+        steps = results["step_seconds"]
+        lines.append("| Fashion-MNIST | seconds per step (1 thread) | "
+                     + " | ".join(f"{steps[l]:.3f} ({steps[l] / steps['hinge']:.2f}x)" for l in LOSSES) + " |")
+    return "\n".join(lines)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The GAN engine: KDD against a numpy reference, gradient signs, networks, metrics and a tiny training run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from reelkit.gan import AdversarialLoss, create_gan, kdd_d_loss, kdd_g_loss
+from reelkit.gan.data import GaussianMixture2D
+from reelkit.gan.metrics import frechet_distance, kernel_inception_distance
+from reelkit.gan.models import CONFIGS, DiscriminatorBlock
+from reelkit.gan.train import GANTrainConfig, train_gan
+
+
+def numpy_kdd(real: np.ndarray, fake: np.ndarray, sigma: float) -> tuple[float, float]:
+    """The KDD discriminator and generator losses written out sample by sample."""
+    real = real / np.linalg.norm(real, axis=1, keepdims=True)
+    fake = fake / np.linalg.norm(fake, axis=1, keepdims=True)
+
+    def kde(u: np.ndarray, centres: np.ndarray, skip: int | None) -> float:
+        values = [np.exp(-np.sum((u - c) ** 2) / (2 * sigma**2)) for i, c in enumerate(centres) if i != skip]
+        return float(np.mean(values))
+
+    def softplus(x: float) -> float:
+        return float(np.log1p(np.exp(x)))
+
+    real_terms = [softplus(-(np.log(kde(u, real, i)) - np.log(kde(u, fake, None)))) for i, u in enumerate(real)]
+    fake_ratio = [np.log(kde(u, real, None)) - np.log(kde(u, fake, j)) for j, u in enumerate(fake)]
+    d_loss = np.mean(real_terms) + np.mean([softplus(r) for r in fake_ratio])
+    g_loss = np.mean([softplus(-r) for r in fake_ratio])
+    return float(d_loss), float(g_loss)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0])
+def test_kdd_matches_numpy_reference(sigma: float) -> None:
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(6, 5)), rng.normal(size=(7, 5)) + 0.5
+    expected_d, expected_g = numpy_kdd(real, fake, sigma)
+    real_t, fake_t = torch.from_numpy(real), torch.from_numpy(fake)
+    assert kdd_d_loss(real_t, fake_t, sigma).item() == pytest.approx(expected_d, rel=1e-9)
+    assert kdd_g_loss(real_t, fake_t, sigma).item() == pytest.approx(expected_g, rel=1e-9)
+
+
+def test_kdd_gradients_are_finite_and_point_the_right_way() -> None:
+    """Separated clusters: D's loss is low and grows if a real moves among the fakes; G's gradient moves a
+    fake towards the reals."""
+    torch.manual_seed(0)
+    real = torch.tensor([1.0, 0.0, 0.0]) + 0.05 * torch.randn(8, 3)
+    fake = torch.tensor([0.0, 1.0, 0.0]) + 0.05 * torch.randn(8, 3)
+    separated = kdd_d_loss(real, fake, 0.5)
+    mixed = kdd_d_loss(torch.cat([real[:7], fake[:1]]), fake, 0.5)
+    assert separated < mixed
+
+    fake = fake.clone().requires_grad_(True)
+    loss = kdd_g_loss(real, fake, 0.5)
+    loss.backward()
+    assert torch.isfinite(fake.grad).all()
+    moved = (fake - 0.5 * fake.grad).detach()  # a gradient step
+    assert kdd_g_loss(real, moved, 0.5) < loss
+    toward_real = torch.nn.functional.cosine_similarity(-fake.grad, real.mean(0) - fake.detach(), dim=1)
+    assert (toward_real > 0).float().mean() > 0.5
+
+
+def test_kdd_cannot_tell_one_distribution_from_itself() -> None:
+    """Large real and fake batches from the same distribution: every ratio is near 1, each term near log 2;
+    and the discriminator loss is symmetric in its two batches."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(600, 3, dtype=torch.float64), torch.randn(600, 3, dtype=torch.float64)
+    assert kdd_d_loss(real, fake, 0.7).item() == pytest.approx(2 * np.log(2), abs=0.02)
+    assert kdd_d_loss(real, fake, 0.7).item() == pytest.approx(kdd_d_loss(fake, real, 0.7).item())
+
+
+def test_adversarial_loss_combines_hinge_and_kdd() -> None:
+    torch.manual_seed(1)
+    real = (torch.randn(6), torch.randn(6, 8))
+    fake = (torch.randn(6), torch.randn(6, 8))
+    hinge = AdversarialLoss("hinge").discriminator(real, fake)
+    kdd = AdversarialLoss("kdd").discriminator(real, fake)
+    both = AdversarialLoss("hinge+kdd", kdd_weight=0.5).discriminator(real, fake)
+    assert both.item() == pytest.approx(hinge.item() + 0.5 * kdd.item())
+    with pytest.raises(ValueError):
+        AdversarialLoss("kdd").generator(None, fake)
+    with pytest.raises(ValueError):
+        AdversarialLoss("wasserstein")
+
+
+@pytest.mark.parametrize("name", ["sngan_28_tiny", "sngan_32", "biggan_32", "mlp_2d"])
+def test_networks_shapes(name: str) -> None:
+    config = CONFIGS[name]
+    generator, discriminator = create_gan(name)
+    images = generator(torch.randn(3, config.z_dim))
+    expected = (3, config.channels) if config.kind == "mlp" else (3, config.channels, config.image_size, config.image_size)
+    assert images.shape == expected
+    assert images.abs().max() <= 1.0 or config.kind == "mlp"  # tanh output for images
+    logits, features = discriminator(images)
+    assert logits.shape == (3,) and features.shape[0] == 3
+
+
+@pytest.mark.parametrize("name", ["sagan_128", "biggan_128"])
+def test_paper_size_configs_take_one_training_step(name: str) -> None:
+    torch.manual_seed(0)
+    generator, discriminator = create_gan(name)
+    loss = AdversarialLoss("hinge+kdd")
+    images = generator(torch.randn(2, CONFIGS[name].z_dim))
+    assert images.shape == (2, 3, 128, 128)
+    real = torch.rand(2, 3, 128, 128) * 2 - 1
+    d_loss = loss.discriminator(discriminator(real), discriminator(images.detach()))
+    d_loss.backward()
+    g_loss = loss.generator(discriminator(real), discriminator(images))
+    g_loss.backward()
+    assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in generator.parameters() if p.requires_grad)
+
+
+def test_discriminator_block_downsamples() -> None:
+    block = DiscriminatorBlock(3, 8, downsample=True, first=True)
+    assert block(torch.randn(2, 3, 16, 16)).shape == (2, 8, 8, 8)
+
+
+def test_frechet_distance_and_kid() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2000, 4)), rng.normal(size=(2000, 4))
+    shifted = b + np.array([1.0, 0, 0, 0])
+    assert frechet_distance(a, b) < 0.05
+    assert frechet_distance(a, shifted) == pytest.approx(1.0, abs=0.1)  # a mean shift of 1 adds 1
+    same, _ = kernel_inception_distance(a, b, subsets=10, subset_size=500)
+    different, _ = kernel_inception_distance(a, shifted, subsets=10, subset_size=500)
+    assert abs(same) < different
+
+
+def test_mixture_evaluation_counts_modes() -> None:
+    ring = GaussianMixture2D.ring8()
+    assert ring.evaluate(ring.sample(4000, torch.Generator().manual_seed(0)))["modes_covered"] == 8
+    collapsed = ring.means[:1] + 0.01 * torch.randn(4000, 2)
+    result = ring.evaluate(collapsed)
+    assert result["modes_covered"] == 1 and result["high_quality"] > 0.9
+
+
+@pytest.mark.parametrize("loss,optim", [("kdd", "adam"), ("hinge+kdd", "kafisto")])
+def test_tiny_gan_trains(loss: str, optim: str) -> None:
+    config = GANTrainConfig(data="fashion", model="sngan_28_tiny", loss=loss, optim=optim, steps=4, batch_size=8,
+                            log_every=2)
+    generator, _, result = train_gan(config)
+    assert len(result.history) == 2 and all(np.isfinite(list(h.values())).all() for h in result.history)
+    assert generator(torch.randn(2, CONFIGS["sngan_28_tiny"].z_dim)).shape == (2, 1, 28, 28)
+
+
+def test_mixture_gan_learns_something() -> None:
+    """A few hundred steps on the ring move generated samples from the origin out towards radius 2."""
+    config = GANTrainConfig(data="ring8", model="mlp_2d", loss="hinge", steps=300, batch_size=128, lr_g=1e-3,
+                            lr_d=1e-3, betas=(0.5, 0.9), log_every=100)
+    from reelkit.gan.train import generate
+
+    torch.manual_seed(0)
+    untrained = create_gan("mlp_2d")[0]
+    before = generate(untrained, 500).norm(dim=1).sub(2.0).abs().mean()
+    generator, _, _ = train_gan(config)
+    after = generate(generator, 500).norm(dim=1).sub(2.0).abs().mean()
+    assert after < before
+
+
+def test_cli_train_gan_on_mixture_writes_outputs(tmp_path) -> None:
+    result = run_cli("train", "gan", "--data", "ring8", "--steps", "20", "--batch-size", "32", "-o", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["metrics"]["modes"] == 8 and metrics["train_config"]["loss"] == "hinge"
+    for name in ("generator.safetensors", "discriminator.safetensors", "samples.png", "losses.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+
+
+def test_cli_train_gan_rejects_bad_settings(tmp_path) -> None:
+    result = run_cli("train", "gan", "--data", "ring8", "--model", "sngan_28_tiny", "-o", str(tmp_path / "x"))
+    assert result.returncode == 2 and "does not fit" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
+    result = run_cli("train", "gan", "--loss", "wgan", "-o", str(tmp_path / "y"))
+    assert result.returncode == 2 and "unknown GAN loss" in result.stderr
