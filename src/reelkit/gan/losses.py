@@ -16,11 +16,18 @@ describes ("likelihood ratio optimization", "(local) KDEs defined directly in fe
     p_f(u) = 1/|F'| sum_{v in F'} k(u, v)                    KDE of the fake batch F
     r(u) = log p_r(u) - log p_f(u)                           log likelihood ratio
 
-R' and F' leave u itself out (a point is never evidence for its own density). The discriminator
-maximises the likelihood of the right source, ``softplus(-r)`` on reals and ``softplus(r)`` on fakes;
-the generator minimises ``softplus(-r)`` on its fakes, with gradients through both the fakes' features
-and the fake KDE. As a regulariser the KDD terms are added, weighted by ``kdd_weight``, to the hinge
-loss computed from the same forward pass.
+R' and F' leave u itself out (a point is never evidence for its own density). The discriminator is the
+likelihood-ratio classifier: it minimises ``softplus(-r)`` on reals and ``softplus(r)`` on fakes, the
+cross-entropy of the KDE posterior p_r / (p_r + p_f). The generator minimises the likelihood ratios
+themselves, averaged over both batches,
+
+    L_G = E_real[r(u)] - E_fake[r(u)]  ~  KL(p_r || p_f) + KL(p_f || p_r)  (in feature space),
+
+with gradients through the fakes as queries and as centres of p_f. The first term pulls fakes towards
+every real sample, also those in regions no fake reaches yet (mode covering, unlike a loss on the fakes
+alone, whose softplus saturates exactly there); the second makes fakes look real and keeps them apart.
+As a regulariser the KDD terms are added, weighted by ``kdd_weight``, to the hinge loss computed from
+the same forward pass.
 """
 
 from __future__ import annotations
@@ -93,11 +100,11 @@ def kdd_d_loss(real_features: torch.Tensor, fake_features: torch.Tensor, sigma: 
 
 
 def kdd_g_loss(real_features: torch.Tensor, fake_features: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Generator side of KDD: fakes should be explained by the real KDE, not by each other."""
+    """Generator side of KDD: E_real[r] - E_fake[r], the symmetric KL of the two KDEs."""
     if real_features.shape[0] < 2 or fake_features.shape[0] < 2:
         raise ValueError("KDD needs at least two real and two fake samples per batch")
     real, fake = normalise_features(real_features), normalise_features(fake_features)
-    return F.softplus(-kde_log_ratio(fake, real, fake, sigma, "fake")).mean()
+    return kde_log_ratio(real, real, fake, sigma, "real").mean() - kde_log_ratio(fake, real, fake, sigma, "fake").mean()
 
 
 @dataclass(frozen=True)

@@ -327,6 +327,6 @@ so reelkit's FID/KID numbers are comparable with each other, not with published 
 - Data: the first {60000 - config.validation:,} training images (random horizontal mirror); the last
   {config.validation:,} held out for validation; the 10,000 test images only for the final number
 - Optimiser: AdamW, peak lr {config.lr}, one-cycle schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
-- Wall time: {metrics['train_seconds'] / 60:.1f} min on {platform.machine()} ({torch.get_num_threads()} threads)
+- Wall time: {metrics['train_seconds'] / 60:.1f} min on {platform.machine()}, {torch.get_num_threads()} thread(s)
 - Validation accuracy {metrics['validation_accuracy']:.4f}; test accuracy {metrics['test_accuracy']:.4f}
 """)
