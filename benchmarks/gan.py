@@ -138,7 +138,38 @@ def main() -> None:
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if "fashion" in results:
+        plot_fashion(results, OUT / "gan_fashion.png")
     print(markdown(results))
+
+
+def plot_fashion(results: dict, path: Path) -> None:
+    """Loss curves (mean over seeds) and one sample grid per loss, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    figure, axes = plt.subplots(1, 1 + len(LOSSES), figsize=(4 * (1 + len(LOSSES)), 3.8))
+    for loss in LOSSES:
+        runs = [r for r in results["fashion"]["runs"] if r["config"]["loss"] == loss]
+        steps = [h["step"] for h in runs[0]["history"]]
+        for key, style in (("d_loss", "-"), ("g_loss", "--")):
+            mean = [statistics.mean(r["history"][i][key] for r in runs) for i in range(len(steps))]
+            axes[0].plot(steps, mean, style, label=f"{loss} {key[0].upper()}")
+        fid = statistics.mean(r["metrics"]["fid"] for r in runs)
+        axis = axes[1 + LOSSES.index(loss)]
+        axis.imshow(Image.open(ROOT / runs[0]["image"]), cmap="gray")
+        axis.set_title(f"{loss}: FID {fid:.1f} (mean of {len(runs)} seeds; seed {runs[0]['config']['seed']} shown)",
+                       fontsize=8)
+        axis.axis("off")
+    axes[0].set_xlabel("generator step")
+    axes[0].set_ylabel("loss (D solid, G dashed)")
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def markdown(results: dict) -> str:

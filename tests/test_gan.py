@@ -207,3 +207,14 @@ def test_kdd_generator_gradient_reaches_an_uncovered_mode() -> None:
     kdd_g_loss(real, fake, 0.5).backward()
     cosine = torch.nn.functional.cosine_similarity(-fake.grad, (mode_b - mode_a).expand(8, 3), dim=1)
     assert cosine.min() > 0.6  # every fake is pulled mostly towards the uncovered mode
+
+
+def test_generator_loss_for_kafisto_is_never_negative_and_keeps_the_gradient() -> None:
+    logits = torch.tensor([-2.0, 0.5, 3.0], requires_grad=True)
+    loss = AdversarialLoss("hinge")
+    plain = loss.generator(None, (logits, torch.randn(3, 4)))
+    (plain_grad,) = torch.autograd.grad(plain, logits)
+    bounded = loss.generator(None, (logits, torch.randn(3, 4)), aim_at_zero=True)
+    (bounded_grad,) = torch.autograd.grad(bounded, logits)
+    assert plain.item() < 0 <= bounded.item()
+    assert torch.equal(bounded_grad[:2], plain_grad[:2]) and bounded_grad[2] == 0  # D(G(z)) > 1: done

@@ -185,7 +185,10 @@ def train_gan_command(
     command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with progress_bar() as progress:
         generator, discriminator, result = train_gan(config, progress=progress, log=console.print)
-    metrics = evaluate_generator(generator, config) if evaluate else {}
+    metrics = {}
+    if evaluate:
+        with console.status("evaluating: " + ("modes covered" if model == "mlp_2d" else "FID and KID of 10,000 samples")):
+            metrics = evaluate_generator(generator, config)
     write_gan_outputs(generator, discriminator, config, result, metrics, out, command)
     console.print(f"{', '.join(f'{k} {v:.4g}' for k, v in metrics.items())}; wrote {out}/")
 

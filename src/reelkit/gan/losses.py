@@ -140,8 +140,14 @@ class AdversarialLoss:
             loss = loss + self.kdd_weight * kdd_d_loss(real_features, fake_features, self.sigma)
         return loss
 
-    def generator(self, real: tuple[torch.Tensor, torch.Tensor] | None, fake: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """``real`` (the discriminator's outputs on a real batch) is needed only by the KDD losses."""
+    def generator(self, real: tuple[torch.Tensor, torch.Tensor] | None, fake: tuple[torch.Tensor, torch.Tensor],
+                  aim_at_zero: bool = False) -> torch.Tensor:
+        """``real`` (the discriminator's outputs on a real batch) is needed only by the KDD losses.
+
+        ``aim_at_zero`` is for optimisers that drive the loss towards zero (KaFiStO's target loss): the hinge
+        term becomes relu(1 - D(G(z))), never negative, with the same gradient wherever D(G(z)) < 1. The KDD
+        term needs no change: zero is its equilibrium (equal densities).
+        """
         fake_logits, fake_features = fake
         if self.name == "ns":
             return ns_g_loss(fake_logits)
@@ -149,7 +155,7 @@ class AdversarialLoss:
             raise ValueError("the KDD generator loss needs the discriminator's features of a real batch")
         if self.name == "kdd":
             return kdd_g_loss(real[1].detach(), fake_features, self.sigma)
-        loss = hinge_g_loss(fake_logits)
+        loss = torch.relu(1.0 - fake_logits).mean() if aim_at_zero else hinge_g_loss(fake_logits)
         if self.uses_kdd:
             loss = loss + self.kdd_weight * kdd_g_loss(real[1].detach(), fake_features, self.sigma)
         return loss

@@ -128,7 +128,7 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
         if loss.uses_kdd:
             with torch.no_grad():
                 real_outputs = discriminator(real_batches.next())
-        g_loss = loss.generator(real_outputs, discriminator(fake))
+        g_loss = loss.generator(real_outputs, discriminator(fake), aim_at_zero=config.optim == "kafisto")
         _step(opt_g, g_loss)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise FloatingPointError(f"GAN losses diverged at step {step} (d {d_loss.item()}, g {g_loss.item()})")
