@@ -190,8 +190,8 @@ def markdown(results: dict) -> str:
                      + " | ".join(f"{fid[l][0]:.2f} ± {fid[l][1]:.2f}" for l in LOSSES) + " |")
         lines.append("| Fashion-MNIST | FID change vs hinge | "
                      + " | ".join(f"{(fid[l][0] / fid['hinge'][0] - 1) * 100:+.1f}%" for l in LOSSES) + " |")
-        lines.append("| Fashion-MNIST | KID x 1000 | "
-                     + " | ".join(f"{kid[l][0] * 1000:.2f} ± {kid[l][1] * 1000:.2f}" for l in LOSSES) + " |")
+        lines.append("| Fashion-MNIST | KID (lower is better) | "
+                     + " | ".join(f"{kid[l][0]:.1f} ± {kid[l][1]:.1f}" for l in LOSSES) + " |")
     if "step_seconds" in results:
         steps = results["step_seconds"]
         lines.append("| Fashion-MNIST | seconds per step (1 thread) | "
