@@ -179,6 +179,7 @@ class ResNetDiscriminator(nn.Module):
 class MLPGenerator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
+        self.config = config
         layers: list[nn.Module] = []
         width = config.z_dim
         for hidden in config.hidden:

@@ -150,7 +150,7 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
 @torch.no_grad()
 def generate(generator: torch.nn.Module, count: int, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
     """``count`` samples from a trained generator, deterministic for a seed."""
-    z_dim = generator.config.z_dim if hasattr(generator, "config") else generator.net[0].in_features
+    z_dim = generator.config.z_dim
     rng = torch.Generator().manual_seed(seed)
     chunks = [generator(torch.randn(min(batch_size, count - start), z_dim, generator=rng))
               for start in range(0, count, batch_size)]
