@@ -116,7 +116,7 @@ class AdversarialLoss:
     """
 
     name: str = "hinge"
-    sigma: float = 0.5  # kernel bandwidth on the unit sphere
+    sigma: float = 0.5  # kernel bandwidth on the unit sphere (reelkit's default: the paper's value was not readable)
     kdd_weight: float = 1.0  # weight of the KDD terms when they regularise the hinge loss
 
     def __post_init__(self) -> None:
