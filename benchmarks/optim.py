@@ -12,7 +12,6 @@ perplexity as mean +- std over 3 seeds, curves as PNG and the step time relative
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import multiprocessing
@@ -26,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from reelkit.gan.data import load_fashion_mnist
 from reelkit.optim import make_optimizer
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 FORTUNES = Path("/usr/share/games/fortunes")
 OPTIMIZERS = ("kafisto", "sgd", "adam", "adamw")
 LR_GRID = {"sgd": (0.01, 0.03, 0.1, 0.3, 1.0), "adam": (3e-4, 1e-3, 3e-3, 1e-2), "adamw": (3e-4, 1e-3, 3e-3, 1e-2),
@@ -47,19 +46,9 @@ class Task:
     test: tuple[torch.Tensor, torch.Tensor]
 
 
-def _idx(path: Path) -> np.ndarray:
-    with gzip.open(path) as handle:
-        data = handle.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 def fashion_task() -> Task:
-    images = torch.from_numpy(_idx(FASHION / "train-images-idx3-ubyte.gz").astype(np.float32) / 255.0).unsqueeze(1)
-    labels = torch.from_numpy(_idx(FASHION / "train-labels-idx1-ubyte.gz").astype(np.int64))
-    test_x = torch.from_numpy(_idx(FASHION / "t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0).unsqueeze(1)
-    test_y = torch.from_numpy(_idx(FASHION / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    images, labels = load_fashion_mnist("train")
+    test_x, test_y = load_fashion_mnist("test")
     mean, std = images.mean(), images.std()
     images, test_x = (images - mean) / std, (test_x - mean) / std
 

@@ -20,7 +20,7 @@ from PIL import Image
 from reelkit.gan.data import MIXTURES, load_fashion_mnist
 from reelkit.gan.losses import AdversarialLoss
 from reelkit.gan.models import CONFIGS, create_gan
-from reelkit.optim import make_optimizer
+from reelkit.optim import KaFiStO, make_optimizer
 
 DATASETS = ("fashion", *MIXTURES)
 
@@ -90,7 +90,7 @@ def _make_optimizer(config: GANTrainConfig, params, lr: float) -> torch.optim.Op
 def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if "kafisto" in type(optimizer).__name__.lower():
+    if isinstance(optimizer, KaFiStO):
         optimizer.step(loss=loss.detach())
     else:
         optimizer.step()
