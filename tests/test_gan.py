@@ -178,6 +178,17 @@ def test_cli_train_gan_rejects_bad_settings(tmp_path) -> None:
     assert not (tmp_path / "x").exists()
     result = run_cli("train", "gan", "--loss", "wgan", "-o", str(tmp_path / "y"))
     assert result.returncode == 2 and "unknown GAN loss" in result.stderr
+    result = run_cli("train", "gan", "--model", "sagan_128", "-o", str(tmp_path / "z"))
+    assert result.returncode == 2 and "28x28x1" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "z").exists()
+
+
+def test_missing_fashion_mnist_is_a_clear_error(tmp_path) -> None:
+    from reelkit.errors import GANError
+    from reelkit.gan.data import load_fashion_mnist
+
+    with pytest.raises(GANError, match="dataset-fashion-mnist"):
+        load_fashion_mnist("train", root=tmp_path)
 
 
 def test_shipped_fid_network_classifies_and_separates() -> None:

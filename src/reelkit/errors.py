@@ -26,3 +26,7 @@ class OutputError(ReelkitError):
 
 class TextError(ReelkitError):
     """Text detection or recognition cannot run on the given input."""
+
+
+class GANError(ReelkitError):
+    """A GAN cannot be trained or evaluated: missing data, a config that does not fit it, diverged losses."""

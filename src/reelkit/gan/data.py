@@ -10,15 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reelkit.errors import ReelkitError
+from reelkit.errors import GANError
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "ankle boot")
-
-
-class GANDataError(ReelkitError):
-    """Training or evaluation data for a GAN is missing or unusable."""
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -29,14 +25,20 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def load_fashion_mnist(split: str = "train", root: Path = FASHION_MNIST) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as float tensors (N, 1, 28, 28) in [0, 1] and labels (N,); split is "train" or "test"."""
+def fashion_mnist_files(split: str = "train", root: Path = FASHION_MNIST) -> tuple[Path, Path]:
+    """The images and labels files of a split; a clear error when the Debian package is missing."""
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
         raise ValueError("split must be 'train' or 'test'")
     images_path, labels_path = root / f"{prefix}-images-idx3-ubyte.gz", root / f"{prefix}-labels-idx1-ubyte.gz"
     if not images_path.is_file() or not labels_path.is_file():
-        raise GANDataError(f"Fashion-MNIST not found in {root}: install the Debian package dataset-fashion-mnist")
+        raise GANError(f"Fashion-MNIST not found in {root}: install the Debian package dataset-fashion-mnist")
+    return images_path, labels_path
+
+
+def load_fashion_mnist(split: str = "train", root: Path = FASHION_MNIST) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float tensors (N, 1, 28, 28) in [0, 1] and labels (N,); split is "train" or "test"."""
+    images_path, labels_path = fashion_mnist_files(split, root)
     images = torch.from_numpy(_read_idx(images_path).astype(np.float32) / 255.0).unsqueeze(1)
     return images, torch.from_numpy(_read_idx(labels_path).astype(np.int64))
 

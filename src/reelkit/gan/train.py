@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reelkit.gan.data import MIXTURES, load_fashion_mnist
+from reelkit.errors import GANError
+from reelkit.gan.data import MIXTURES, fashion_mnist_files, load_fashion_mnist
 from reelkit.gan.losses import AdversarialLoss
 from reelkit.gan.models import CONFIGS, create_gan
 from reelkit.optim import KaFiStO, make_optimizer
@@ -47,12 +48,17 @@ class GANTrainConfig:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
         if self.model not in CONFIGS:
             raise ValueError(f"unknown GAN config {self.model!r}; choose one of {', '.join(CONFIGS)}")
-        is_2d = CONFIGS[self.model].kind == "mlp"
-        if is_2d != (self.data in MIXTURES):
+        model = CONFIGS[self.model]
+        if (model.kind == "mlp") != (self.data in MIXTURES):
             raise ValueError(f"config {self.model!r} does not fit data {self.data!r} (mixtures need mlp_2d)")
+        if self.data == "fashion" and (model.image_size, model.channels) != (28, 1):
+            raise ValueError(f"config {self.model!r} makes {model.image_size}x{model.image_size}x{model.channels} "
+                             "images, Fashion-MNIST is 28x28x1: use sngan_28, sngan_28_small or sngan_28_tiny")
         AdversarialLoss(self.loss, self.sigma, self.kdd_weight)  # validates the loss settings
         if self.batch_size < 2 or self.steps < 1 or self.n_dis < 1:
             raise ValueError("batch_size must be >= 2, steps and n_dis >= 1")
+        if self.data == "fashion":
+            fashion_mnist_files("train")
 
 
 @dataclass
@@ -131,7 +137,7 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
         g_loss = loss.generator(real_outputs, discriminator(fake), aim_at_zero=config.optim == "kafisto")
         _step(opt_g, g_loss)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
-            raise FloatingPointError(f"GAN losses diverged at step {step} (d {d_loss.item()}, g {g_loss.item()})")
+            raise GANError(f"GAN losses diverged at step {step} (d {d_loss.item()}, g {g_loss.item()})")
         running["d_loss"] += d_loss.item()
         running["g_loss"] += g_loss.item()
         if step % config.log_every == 0 or step == config.steps:
