@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -212,6 +214,114 @@ def train_fashion_classifier_command(
     console.print(f"test accuracy {metrics['test_accuracy']:.4f}; wrote {out} and {out.with_suffix('.md')}")
 
 
+@app.command()
+def analyze(
+    video: Path = typer.Argument(..., help="Video to analyse."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for report.html, report.json and their images."),
+    headline: Optional[str] = typer.Option(None, "--headline", help="The video's headline, to score and improve."),
+    top: int = typer.Option(5, "-k", "--top", min=1, max=50, help="Thumbnails to pick."),
+    popularity_weights: Optional[Path] = typer.Option(None, help="Popularity weights from `reelkit train popularity`."),
+) -> None:
+    """Everything at once: overlays, faces, thumbnails, popularity with heat maps, headline ideas."""
+    from reelkit.analyze import AnalyzeConfig, VideoAnalyzer
+    from reelkit.video import probe
+
+    probe(video)  # a bad video fails in one line before models load or the folder is made
+    created = not out.exists()
+    out = writable_dir(out)
+    analyzer = VideoAnalyzer(AnalyzeConfig(thumbnails=top, popularity_weights=str(popularity_weights)
+                                           if popularity_weights else None))
+    # Everything is written to a staging folder and moved in only when the whole report is done.
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".analyze-"))
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task(f"{video.name}: loading models", total=100)
+
+            def advance(stage: str, share: float) -> None:
+                progress.update(task, description=f"{video.name}: {stage}", completed=round(100 * share))
+
+            report = analyzer(video, staging, headline, progress=advance)
+        for path in staging.iterdir():
+            path.replace(out / path.name)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    console.print(f"popularity {report['popularity']['score']:.0%}, {len(report['overlays'])} overlay lines, "
+                  f"{len(report['faces'])} faces, {len(report['thumbnails'])} thumbnails; "
+                  f"wrote {out / 'report.html'} and {out / 'report.json'}")
+
+
+@app.command()
+def popularity(
+    video: Path = typer.Argument(..., help="Video to judge."),
+    headline: Optional[str] = typer.Option(None, "--headline", help="Its headline (title)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for <stem>_popularity.json and the explanation images."),
+    model: str = typer.Option("popularity_small", help="Popularity config from the registry."),
+    weights: Optional[Path] = typer.Option(None, help="Weights from `reelkit train popularity` (default: the shipped demo model)."),
+) -> None:
+    """Predict popularity; explain it with soft attention over time and Grad-CAM heat maps over the frames."""
+    import json
+
+    from reelkit.popularity import PopularityPredictor, write_explanations
+    from reelkit.text.formats import atomic_write
+
+    predictor = PopularityPredictor.from_name(model, weights)
+    out = writable_dir(out)
+    with console.status(f"judging {video.name}"):
+        report = predictor(video, headline)
+    paths = write_explanations(report, out, video.stem)
+    result = {"video": str(video), "headline": headline, **report.to_json(),
+              "images": {k: p.name for k, p in paths.items()}}
+    atomic_write(out / f"{video.stem}_popularity.json", json.dumps(result, indent=2) + "\n")
+    typer.echo(json.dumps({"video": str(video), "score": result["score"],
+                           "most_attended_time": result["most_attended_time"]}))
+
+
+@train_app.command("popularity")
+def train_popularity_command(
+    archive: Path = typer.Option(..., help="Archive CSV: video,headline,views,published[,collected] (see docs)."),
+    out: Path = typer.Option(Path("runs/popularity/popularity_small.safetensors"), help="Weights file to write."),
+    model: str = typer.Option("popularity_small", help="popularity_small, popularity_tiny or popularity_resnet."),
+    epochs: int = typer.Option(20, min=1),
+    batch_size: int = typer.Option(16, min=1),
+    lr: Optional[float] = typer.Option(2e-3, min=0.0, help="Peak learning rate (one-cycle); none for KaFiStO's own."),
+    optim: str = typer.Option("adamw", help="adam, adamw, sgd or kafisto."),
+    seed: int = typer.Option(0),
+    heldout: Optional[Path] = typer.Option(None, help="A demo archive never trained on (its truth.json beside it): "
+                                                      "report AUC and Grad-CAM pointing game on it."),
+) -> None:
+    """Train the popularity network on your archive (or a demo one); writes weights, card and training curve."""
+    from reelkit.optim import OPTIMIZERS
+    from reelkit.popularity.archive import read_archive
+    from reelkit.popularity.train import PopularityTrainConfig, train_popularity, write_popularity_outputs
+
+    if optim not in OPTIMIZERS:
+        raise ReelkitError(f"unknown optimiser {optim!r}; choose one of {', '.join(OPTIMIZERS)}")
+    read_archive(archive)  # a malformed archive fails before anything is created
+    if heldout is not None:
+        read_archive(heldout)
+    writable_dir(out.parent)
+    config = PopularityTrainConfig(archive=str(archive), model=model, epochs=epochs, batch_size=batch_size,
+                                   lr=None if optim == "kafisto" else lr, optim=optim, seed=seed)
+    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with progress_bar() as progress:
+        trained, result = train_popularity(config, progress=progress, log=console.print)
+        extra = {}
+        if heldout is not None:
+            from reelkit.popularity import PopularityPredictor
+            from reelkit.popularity.evaluate import evaluate_popularity
+
+            task = progress.add_task("held-out AUC and pointing game", total=None)
+            extra = {f"heldout_{k}": v for k, v in evaluate_popularity(
+                PopularityPredictor(trained), heldout, progress=lambda: progress.advance(task)).items()}
+    written = write_popularity_outputs(trained, config, result, out, command, extra)
+    console.print(f"validation AUC {result.validation_auc:.3f}"
+                  + "".join(f", {k} {v:.4g}" for k, v in extra.items()) + f"; wrote {', '.join(map(str, written))}")
+
+
 class Split(str, Enum):
     train = "train"
     heldout = "heldout"
@@ -251,6 +361,35 @@ def synth_clip(
     truth = out.with_suffix(".truth.json")
     atomic_write(truth, json.dumps(generator.ground_truth(spec), indent=2) + "\n")
     console.print(f"wrote {out} and {truth}")
+
+
+@synth_app.command("archive")
+def synth_archive(
+    out: Path = typer.Argument(..., help="Folder for videos/, archive.csv and truth.json."),
+    videos: int = typer.Option(480, min=8, help="Number of clips."),
+    seed: int = typer.Option(0),
+    split: Split = typer.Option(Split.train, help="Background photos of training (train) or never seen in training (heldout)."),
+) -> None:
+    """Make a demo archive whose popularity has planted causes (a star sticker, a hook headline)."""
+    from reelkit.popularity.demo import make_demo_archive
+
+    writable_dir(out)
+    with progress_bar() as progress:
+        task = progress.add_task(f"rendering {videos} clips", total=videos)
+        csv_path = make_demo_archive(out, videos, seed, split.value, on_video=lambda: progress.advance(task))
+    console.print(f"wrote {csv_path} and {out / 'truth.json'}")
+
+
+def _register_capabilities() -> None:
+    from reelkit.headlines.cli import headlines_app, train_headlines_command
+    from reelkit.thumbnails.cli import thumbnails_command
+
+    app.add_typer(headlines_app, name="headlines")
+    train_app.command("headlines")(train_headlines_command)
+    app.command("thumbnails")(thumbnails_command)
+
+
+_register_capabilities()
 
 
 def main() -> None:

@@ -30,3 +30,15 @@ class TextError(ReelkitError):
 
 class GANError(ReelkitError):
     """A GAN cannot be trained or evaluated: missing data, a config that does not fit it, diverged losses."""
+
+
+class HeadlineError(ReelkitError):
+    """Headlines cannot be scored: an empty headline, an unreadable file, missing training data."""
+
+
+class PopularityError(ReelkitError):
+    """Popularity cannot be trained or predicted: a malformed archive, missing videos, too little data."""
+
+
+class ThumbnailError(ReelkitError):
+    """No thumbnail can be chosen: a video without a single usable frame, or k out of range."""

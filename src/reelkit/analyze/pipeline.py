@@ -1,0 +1,155 @@
+"""``reelkit analyze``: every capability on one video, into one report.json and one report.html."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from reelkit import __version__
+from reelkit.text.formats import atomic_write
+from reelkit.video import probe
+
+Progress = Callable[[str, float], None]  # (stage description, share of the whole job done)
+
+# Shares of the total time each stage takes on a typical clip, for one progress bar over all of them.
+STAGES = {"overlays": 0.45, "thumbnails": 0.25, "popularity": 0.15, "headlines": 0.15}
+
+
+@dataclass
+class AnalyzeConfig:
+    thumbnails: int = 5
+    sample_every: float = 0.5  # seconds between thumbnail candidates
+    variants: int = 8  # headline suggestions
+    popularity_model: str = "popularity_small"
+    popularity_weights: str | None = None
+
+
+class _FaceLog:
+    """Wraps the thumbnail ranker's face scorer and keeps every face it sees, for the report."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer, self.name, self.weight = scorer, scorer.name, scorer.weight
+        self.faces: list[dict[str, Any]] = []
+
+    def __call__(self, candidate: Any) -> Any:
+        score = self.scorer(candidate)
+        emotions = score.details.get("emotions")
+        for box in score.details.get("faces", []):
+            self.faces.append({"time": round(candidate.time, 2), "box": list(box), "emotion": emotions})
+        return score
+
+
+@dataclass
+class VideoAnalyzer:
+    """Callable: ``VideoAnalyzer()(video, out_dir, headline)`` -> the report dict (also written to disk).
+
+    Composed of the capability predictors, each swappable; defaults are built on first use.
+    """
+
+    config: AnalyzeConfig = field(default_factory=AnalyzeConfig)
+    overlays: Any = None
+    popularity: Any = None
+    improver: Any = None
+
+    def _build(self) -> None:
+        if self.overlays is None:
+            from reelkit.text import OverlayExtractor
+
+            self.overlays = OverlayExtractor.from_names()
+        if self.popularity is None:
+            from reelkit.popularity import PopularityPredictor
+
+            self.popularity = PopularityPredictor.from_name(self.config.popularity_model, self.config.popularity_weights)
+        if self.improver is None:
+            from reelkit.headlines import HeadlineImprover
+
+            self.improver = HeadlineImprover()
+
+    def __call__(self, video: str | Path, out_dir: str | Path, headline: str | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+        from reelkit.popularity import write_explanations
+        from reelkit.thumbnails import ThumbnailRanker, export_thumbnails
+        from reelkit.thumbnails.candidates import CandidateSampler, SamplerConfig
+        from reelkit.thumbnails.scorers import PopularityScorer, default_scorers
+
+        video, out_dir = Path(video), Path(out_dir)
+        info = probe(video)  # a bad video fails here, before any model loads
+        headline = headline.strip() if headline and headline.strip() else None
+        self._build()
+        timings: dict[str, float] = {}
+        done = 0.0
+
+        def stage(name: str, work: Callable[[], Any]) -> Any:
+            nonlocal done
+            if progress:
+                progress(name, done)
+            started = time.perf_counter()
+            result = work()
+            timings[name] = round(time.perf_counter() - started, 2)
+            done += STAGES[name]
+            return result
+
+        started = time.perf_counter()
+        lines = stage("overlays", lambda: self.overlays(video))
+        scorers = default_scorers()
+        faces = _FaceLog(next(s for s in scorers if s.name == "face"))
+        scorers = [faces if s.name == "face" else s for s in scorers]
+        scorers.append(PopularityScorer(self.popularity.frame_score(headline)))
+        ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every)), scorers)
+        ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))
+        thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected)
+        report = stage("popularity", lambda: self.popularity(video, headline))
+        images = write_explanations(report, out_dir, video.stem)
+        seeds = [line.text for line in lines if len(line.text.split()) >= 3][:3]
+        suggestions = stage("headlines", lambda: self._headlines(headline, seeds))
+        timings["total"] = round(time.perf_counter() - started, 2)
+        result = {
+            "reelkit_version": __version__,
+            "video": {"path": str(video), "name": video.name, "width": info.width, "height": info.height,
+                      "fps": round(info.fps, 3), "duration": round(info.duration, 3)},
+            "headline": headline,
+            "overlays": [line.to_dict() for line in lines],
+            "faces": faces.faces,
+            "thumbnails": [{"rank": rank, "time": round(t.time, 2), "score": round(t.score, 4), "reason": t.reason,
+                            "scores": {k: round(v, 4) for k, v in t.scores.items()}, "image": path.name}
+                           for rank, (t, path) in enumerate(zip(ranked.thumbnails, thumb_paths), 1)],
+            "rejected_candidates": ranked.rejected,
+            "popularity": {**report.to_json(), "model": self.config.popularity_model,
+                           "images": {k: p.name for k, p in images.items()}},
+            "headlines": suggestions,
+            "timings": timings,
+            "files": {"contact_sheet": thumb_paths[len(ranked.thumbnails)].name, "report_html": "report.html"},
+        }
+        write_report(result, out_dir)
+        if progress:
+            progress("done", 1.0)
+        return result
+
+    def _headlines(self, headline: str | None, overlay_lines: list[str]) -> dict[str, Any]:
+        """Variants of the user's headline, or, without one, the overlay lines ranked as headline ideas."""
+        if headline is None and not overlay_lines:
+            return {"original": None, "variants": []}
+        if headline is None:
+            scores = self.improver.scorer(overlay_lines)
+            variants = sorted(({"headline": text, "score": round(float(s), 4), "multiplier": round(math.exp(s), 3),
+                                "reason": "from the video's own text overlay"} for text, s in zip(overlay_lines, scores)),
+                              key=lambda v: v["score"], reverse=True)
+            return {"original": None, "variants": variants}
+        ranked = self.improver(headline, alternatives=overlay_lines, n=self.config.variants)
+        original = self.improver.scorer([headline])[0]
+        return {"original": {"headline": headline, "score": round(float(original), 4),
+                             "multiplier": round(math.exp(original), 3)},
+                "variants": [{"headline": v.text, "score": round(v.score, 4), "multiplier": round(v.multiplier, 3),
+                              "reason": v.reason.replace("your alternative", "the video's own overlay text")}
+                             for v in ranked]}
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    from reelkit.analyze.report import render_html
+
+    atomic_write(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write(out_dir / "report.html", render_html(report))

@@ -1,0 +1,273 @@
+"""Plug-in frame scorers: each rates a candidate in [0, 1] with a short reason a person can read.
+
+A scorer is anything with a ``name``, a ``weight`` and ``__call__(candidate) -> Score``; the ranker
+combines them as a weighted mean. The built-ins judge sharpness, faces (OpenCV's Haar cascade, with an
+optional emotion model), the salient subject (spectral-residual saliency, or any segmenter), overlay
+text (PP-OCR's detector) and, through :class:`PopularityScorer`, any model of how well a frame will do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from reelkit.errors import ThumbnailError
+from reelkit.thumbnails.candidates import Candidate
+
+EmotionModel = Callable[[np.ndarray], Mapping[str, float]]  # face crop (RGB) -> emotion -> probability
+Segmenter = Callable[[np.ndarray], np.ndarray]  # RGB -> subject mask (bool, or probabilities in [0, 1])
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float  # in [0, 1]; higher is a better thumbnail
+    reason: str  # a short phrase, e.g. "a clear face near the centre"
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-friendly extras (boxes, measurements)
+
+
+class FrameScorer(Protocol):
+    name: str
+    weight: float
+
+    def __call__(self, candidate: Candidate) -> Score: ...
+
+
+def _clip01(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))
+
+
+def _ramp(x: float, low: float, high: float) -> float:
+    """0 at ``low``, 1 at ``high``, linear between (either direction)."""
+    return _clip01((x - low) / (high - low))
+
+
+@dataclass
+class SharpnessScorer:
+    """Sharpness relative to the video's own sharp frames (Laplacian variance of the analysis grey);
+    a still image with no video around it is judged against ``absolute_reference``."""
+
+    weight: float = 1.0
+    absolute_reference: float = 500.0
+    name: str = "sharpness"
+
+    def __call__(self, candidate: Candidate) -> Score:
+        reference = candidate.sharpness_reference or self.absolute_reference
+        value = _clip01(candidate.sharpness / max(reference, 1e-6))
+        reason = "sharp detail" if value >= 0.8 else "reasonable sharpness" if value >= 0.4 else "soft focus"
+        return Score(value, reason, {"laplacian_variance": round(candidate.sharpness, 1)})
+
+
+CASCADE_WINDOW = 24  # pixels: the training window of OpenCV's frontal-face cascade
+
+
+class FaceScorer:
+    """Rewards a visible, reasonably large face that is not cut off by the frame's edge.
+
+    Faces come from OpenCV's frontal-face Haar cascade. A face ``ideal_height`` of the frame's short side
+    or more scores fully, one under ``min_height`` is not looked for, one over ``max_height`` is too close.
+    An optional ``emotion`` model (face crop RGB -> emotion -> probability)
+    lets an expressive face (``expressive`` emotions) count for more.
+    """
+
+    name = "face"
+
+    def __init__(self, weight: float = 1.0, emotion: EmotionModel | None = None,
+                 min_height: float = 0.1, ideal_height: float = 0.2, max_height: float = 0.7,
+                 min_neighbors: int = 5, expressive: Sequence[str] = ("happy", "surprise")) -> None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise ThumbnailError(f"cannot load OpenCV's face cascade {path}; reinstall opencv-python")
+        self.weight = weight
+        self.emotion = emotion
+        self.min_height, self.ideal_height, self.max_height = min_height, ideal_height, max_height
+        self.min_neighbors = min_neighbors
+        self.expressive = tuple(expressive)
+
+    def detect(self, candidate: Candidate) -> list[tuple[int, int, int, int]]:
+        """Face boxes (x0, y0, x1, y1) in pixels of ``candidate.rgb``, largest first."""
+        # Shrunk until the smallest face wanted fills the cascade's 24-pixel window: the cascade never
+        # looks below that size, so larger images would only cost time.
+        height, width = candidate.rgb.shape[:2]
+        short = min(height, width)
+        small = candidate.resized(round(max(height, width) * min(1.0, CASCADE_WINDOW / (self.min_height * short))))
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=self.min_neighbors,
+                                              minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
+        scale = candidate.rgb.shape[1] / small.shape[1]
+        boxes = [tuple(int(round(v * scale)) for v in (x, y, x + w, y + h)) for x, y, w, h in found]
+        return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+
+    def __call__(self, candidate: Candidate) -> Score:
+        boxes = self.detect(candidate)
+        if not boxes:
+            return Score(0.0, "no face", {"faces": []})
+        height, width = candidate.rgb.shape[:2]
+        x0, y0, x1, y1 = boxes[0]
+        share = (y1 - y0) / min(height, width)
+        value = _ramp(share, 0.0, self.ideal_height)
+        reason = f"a clear face ({share:.0%} of the frame height)" if value >= 0.8 else "a small face"
+        if share > self.max_height:
+            value, reason = 0.5, "a face too close to the camera"
+        margin = 0.02 * min(height, width)  # a box touching the border means the face runs off it
+        if x0 < margin or y0 < margin or x1 > width - margin or y1 > height - margin:
+            value, reason = value * 0.6, "a face cut off by the edge"
+        details: dict[str, Any] = {"faces": [list(b) for b in boxes], "face_height": round(share, 3)}
+        if self.emotion is not None:
+            probabilities = {k: float(v) for k, v in self.emotion(candidate.rgb[y0:y1, x0:x1]).items()}
+            expressive = _clip01(sum(probabilities.get(e, 0.0) for e in self.expressive))
+            value *= 0.6 + 0.4 * expressive
+            top = max(probabilities, key=probabilities.get, default=None)
+            if top is not None:
+                reason += f", looking {top}"
+            details["emotions"] = probabilities
+        return Score(_clip01(value), reason, details)
+
+
+def spectral_residual_saliency(rgb: np.ndarray, width: int = 64) -> np.ndarray:
+    """Saliency map in [0, 1] (Hou & Zhang 2007): the log amplitude spectrum minus its local mean,
+    recombined with the phase; at ``width`` pixels wide, as in the paper."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    height = max(8, round(width * gray.shape[0] / gray.shape[1]))
+    small = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
+    spectrum = np.fft.fft2(small)
+    log_amplitude = np.log(np.abs(spectrum) + 1e-6)
+    residual = log_amplitude - cv2.blur(log_amplitude, (3, 3), borderType=cv2.BORDER_REPLICATE)
+    saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), width / 24)
+    return cv2.normalize(saliency, None, 0.0, 1.0, cv2.NORM_MINMAX)
+
+
+# Where a subject looks well placed: the centre and the four rule-of-thirds points.
+ANCHORS = ((0.5, 0.5), (1 / 3, 1 / 3), (2 / 3, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 2 / 3))
+
+
+class SubjectScorer:
+    """Rewards one salient subject of moderate size placed near the centre or a rule-of-thirds point.
+
+    The subject is the largest region of the Otsu-thresholded spectral-residual saliency map, or of the
+    mask a ``segmenter`` returns (RGB -> mask) when one is given.
+    """
+
+    name = "subject"
+
+    def __init__(self, weight: float = 1.0, segmenter: Segmenter | None = None,
+                 size_range: tuple[float, float] = (0.08, 0.45), analysis_side: int = 320) -> None:
+        self.weight = weight
+        self.segmenter = segmenter
+        self.size_range = size_range
+        self.analysis_side = analysis_side
+
+    def mask(self, candidate: Candidate) -> np.ndarray:
+        rgb = candidate.resized(self.analysis_side)
+        if self.segmenter is not None:
+            return np.asarray(self.segmenter(rgb), dtype=np.float32) > 0.5
+        saliency = (spectral_residual_saliency(rgb) * 255).astype(np.uint8)
+        _, binary = cv2.threshold(saliency, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        return binary > 0
+
+    def __call__(self, candidate: Candidate) -> Score:
+        mask = self.mask(candidate).astype(np.uint8)
+        count, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        if count < 2:
+            return Score(0.0, "no clear subject", {})
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        height, width = mask.shape
+        area = float(stats[largest, cv2.CC_STAT_AREA]) / (height * width)
+        cx, cy = centroids[largest][0] / width, centroids[largest][1] / height
+        low, high = self.size_range
+        size = _ramp(area, low / 4, low) if area < low else _ramp(area, 0.85, high)
+        distance = min(float(np.hypot(cx - ax, cy - ay)) for ax, ay in ANCHORS)
+        place = _ramp(distance, 0.25, 0.05)
+        value = 0.5 * size + 0.5 * place
+        if size < 0.5:
+            reason = "a small subject" if area < low else "no single subject standing out"
+        elif place < 0.5:
+            reason = "a clear subject, off the centre and thirds"
+        else:
+            where = "near the centre" if np.hypot(cx - 0.5, cy - 0.5) <= distance + 1e-9 else "on a third"
+            reason = f"a well-placed subject {where}"
+        return Score(value, reason, {"subject_area": round(area, 3), "subject_centre": [round(cx, 3), round(cy, 3)]})
+
+
+class TextScorer:
+    """A little overlay text (a title, a caption) helps a thumbnail; a frame full of text does not.
+
+    Text lines come from ``detector`` (default: PP-OCR's detector from :mod:`reelkit.text`, loaded on
+    first use) on the frame shrunk to ``analysis_side``. The value is 1 up to ``good_coverage`` of the
+    frame under text, falls to 0 at ``max_coverage``, and is ``no_text_value`` without text. Boxes taller
+    than ``max_line_height`` of the frame are not text lines (DBNet can take a textured object for one).
+    """
+
+    name = "text"
+
+    def __init__(self, weight: float = 0.5, detector: Callable[[np.ndarray], list] | None = None,
+                 analysis_side: int = 384, good_coverage: float = 0.12, max_coverage: float = 0.35,
+                 no_text_value: float = 0.5, max_line_height: float = 0.25) -> None:
+        self.weight = weight
+        self._detector = detector
+        self.analysis_side = analysis_side
+        self.good_coverage, self.max_coverage = good_coverage, max_coverage
+        self.no_text_value = no_text_value
+        self.max_line_height = max_line_height
+
+    @property
+    def detector(self) -> Callable[[np.ndarray], list]:
+        if self._detector is None:
+            from reelkit.text import PPOCRDetector
+
+            self._detector = PPOCRDetector(max_side=self.analysis_side)
+        return self._detector
+
+    def __call__(self, candidate: Candidate) -> Score:
+        rgb = candidate.resized(self.analysis_side)
+        boxes = [b for b in self.detector(rgb) if b.height <= self.max_line_height * rgb.shape[0]]
+        if not boxes:
+            return Score(self.no_text_value, "no overlay text", {"text_boxes": []})
+        covered = np.zeros(rgb.shape[:2], bool)
+        for box in boxes:
+            covered[box.y0 : box.y1, box.x0 : box.x1] = True
+        coverage = float(covered.mean())
+        value = _ramp(coverage, self.max_coverage, self.good_coverage)
+        reason = "a short text overlay" if value >= 0.8 else "too much text"
+        scale = candidate.rgb.shape[1] / rgb.shape[1]
+        details = {"text_boxes": [[round(v * scale) for v in box.as_list()] for box in boxes],
+                   "text_coverage": round(coverage, 3)}
+        return Score(value, reason, details)
+
+
+@dataclass
+class PopularityScorer:
+    """Wraps any model ``(rgb) -> float in [0, 1]`` that predicts how well a frame will do."""
+
+    model: Callable[[np.ndarray], float]
+    weight: float = 1.0
+    name: str = "popularity"
+
+    def __call__(self, candidate: Candidate) -> Score:
+        value = _clip01(float(self.model(candidate.rgb)))
+        reason = "high predicted appeal" if value >= 0.6 else "average predicted appeal" if value >= 0.3 \
+            else "low predicted appeal"
+        return Score(value, reason)
+
+
+def default_scorers(text: bool = True) -> list[FrameScorer]:
+    scorers: list[FrameScorer] = [SharpnessScorer(), FaceScorer(), SubjectScorer()]
+    if text:
+        scorers.append(TextScorer())
+    return scorers
+
+
+def combine(scores: Mapping[str, Score], weights: Mapping[str, float], top: int = 2) -> tuple[float, str]:
+    """The weighted mean of the scores, and a sentence made of the reasons of its largest contributors."""
+    total_weight = sum(weights[name] for name in scores)
+    if total_weight <= 0:
+        return 0.0, "No scorer has weight."
+    total = sum(weights[name] * score.value for name, score in scores.items()) / total_weight
+    ranked = sorted(scores, key=lambda name: weights[name] * scores[name].value, reverse=True)
+    strong = [scores[n].reason for n in ranked if scores[n].value > 0.5][:top] or [scores[ranked[0]].reason]
+    sentence = strong[0] if len(strong) == 1 else ", ".join(strong[:-1]) + " and " + strong[-1]
+    return _clip01(total), sentence[0].upper() + sentence[1:] + "."

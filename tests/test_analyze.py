@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import run_cli
+from reelkit.analyze import REPORT_SCHEMA, render_html
+
+
+@pytest.fixture(scope="module")
+def analyzed(demo_video, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("analyze")
+    result = run_cli("analyze", str(demo_video), "--headline", "my cat tries the piano", "-k", "3", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_report_follows_its_schema(analyzed):
+    _, report = analyzed
+    jsonschema.validate(report, REPORT_SCHEMA)
+
+
+def test_report_content_is_consistent(analyzed, demo_truth):
+    out, report = analyzed
+    assert 1 <= len(report["thumbnails"]) <= 3
+    assert [t["rank"] for t in report["thumbnails"]] == list(range(1, len(report["thumbnails"]) + 1))
+    assert abs(sum(f["attention"] for f in report["popularity"]["frames"]) - 1) < 1e-3
+    assert 0 < report["popularity"]["score"] < 1
+    truth_texts = {line.text for line in demo_truth}
+    assert sum(line["text"] in truth_texts for line in report["overlays"]) >= len(truth_texts) - 1
+    original = report["headlines"]["original"]
+    assert original["headline"] == "my cat tries the piano"
+    scores = [v["score"] for v in report["headlines"]["variants"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) >= 3
+    assert all(report["timings"][stage] > 0 for stage in ("overlays", "thumbnails", "popularity", "headlines"))
+
+
+def test_every_file_the_report_names_exists(analyzed):
+    out, report = analyzed
+    names = [t["image"] for t in report["thumbnails"]] + list(report["popularity"]["images"].values()) + \
+        [report["files"]["contact_sheet"]]
+    html = (out / "report.html").read_text()
+    for name in names:
+        assert (out / name).stat().st_size > 1000
+    for name in names[:-1]:
+        assert f'src="{name}"' in html
+    assert "my cat tries the piano" in html
+
+
+def test_html_escapes_user_text():
+    report = json.loads(json.dumps({
+        "reelkit_version": "0", "video": {"name": "<b>x</b>.mp4", "duration": 1, "width": 2, "height": 2, "fps": 1},
+        "headline": "<script>alert(1)</script>", "overlays": [], "faces": [], "thumbnails": [],
+        "popularity": {"score": 0.5, "most_attended_time": 0, "model": "m", "images": {"gradcam": "g", "attention": "a"}},
+        "headlines": {"original": None, "variants": []}, "timings": {"total": 1}, "files": {"contact_sheet": None}}))
+    html = render_html(report)
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_bad_video_fails_in_one_line_without_output(bad_videos, tmp_path):
+    for kind in ("not_a_video", "truncated", "empty"):
+        out = tmp_path / kind
+        result = run_cli("analyze", str(bad_videos[kind]), "-o", str(out))
+        assert result.returncode == 2, kind
+        assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+        assert not out.exists()

@@ -1,0 +1,152 @@
+"""Headline scoring and variants: data recipe, features, the shipped model, the improver, training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reelkit.errors import HeadlineError
+from reelkit.headlines import HeadlineImprover, HeadlineScorer, load_trending
+from reelkit.headlines.data import channel_relative_targets, grouped_split, load_dataset
+from reelkit.headlines.models import FEATURE_NAMES, surface_features
+
+TRENDING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "youtube_trending" / "USvideos.csv"
+needs_data = pytest.mark.skipif(not TRENDING.is_file(),
+                                reason=f"trending-videos data not found at {TRENDING} (../shared/data beside the checkout)")
+
+HEADER = "video_id,title,channel_title,category_id,tags,views,likes,dislikes,comment_total,date\n"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> HeadlineScorer:
+    return HeadlineScorer()
+
+
+def test_targets_by_hand(tmp_path: Path) -> None:
+    table = tmp_path / "videos.csv"
+    table.write_text(HEADER + "".join([
+        "a,Alpha,Chan1,1,,99,0,0,0,13.09\n",
+        "a,Alpha,Chan1,1,,999,0,0,0,14.09\n",  # the same video a day later: its views are the larger count
+        "b,Beta,Chan1,1,,9,0,0,0,13.09\n",
+        "c,Gamma,Chan1,1,,99,0,0,0,13.09\n",
+        "d,Delta,Solo,1,,5,0,0,0,13.09\n",  # the only video of its channel: dropped
+    ]))
+    videos = load_trending(table)
+    assert {v.video_id: v.views for v in videos} == {"a": 999, "b": 9, "c": 99, "d": 5}
+    dataset = channel_relative_targets(videos)
+    assert dataset.titles == ["Alpha", "Beta", "Gamma"]
+    # log(1 + views) = log 1000, log 10, log 100: each minus the mean of the other two.
+    ln10 = math.log(10)
+    np.testing.assert_allclose(dataset.target, [3 * ln10 - 1.5 * ln10, ln10 - 2.5 * ln10, 2 * ln10 - 2 * ln10])
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not found"),
+    ("video_id,title\nx,y\n", "no column"),
+    (HEADER + "a,Alpha,Chan1,1,,lots,0,0,0,13.09\n", "line 2"),
+    (HEADER, "no videos"),
+])
+def test_bad_tables(tmp_path: Path, content: str | None, message: str) -> None:
+    table = tmp_path / "videos.csv"
+    if content is not None:
+        table.write_text(content)
+    with pytest.raises(HeadlineError, match=message):
+        load_trending(table)
+
+
+@needs_data
+def test_grouped_split_keeps_channels_apart() -> None:
+    dataset = load_dataset(TRENDING)
+    split = grouped_split(dataset, seed=0)
+    parts = [set(dataset.channels[i]) for i in (split.train, split.validation, split.test)]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert len(split.train) + len(split.validation) + len(split.test) == len(dataset)
+    again = grouped_split(dataset, seed=0)
+    np.testing.assert_array_equal(split.test, again.test)
+
+
+def test_surface_features() -> None:
+    features = dict(zip(FEATURE_NAMES, surface_features(["5 WAYS TO WIN?", "hello world | My Channel"]).T))
+    np.testing.assert_array_equal(features["words"], [4, 5])
+    np.testing.assert_array_equal(features["characters"], [14, 24])
+    np.testing.assert_array_equal(features["has_number"], [1, 0])
+    np.testing.assert_array_equal(features["question"], [1, 0])
+    np.testing.assert_allclose(features["caps_share"], [1, 2 / 19], rtol=1e-6)  # M, C of 19 letters
+    np.testing.assert_array_equal(features["segments"], [0, 1])
+
+
+def test_shipped_model_scores(scorer: HeadlineScorer) -> None:
+    headlines = ["I Tried 5 Viral Life Hacks", "cooking pasta", "Taylor Swift - Look What You Made Me Do"]
+    scores = scorer(headlines)
+    assert len(scores) == 3 and all(math.isfinite(s) for s in scores)
+    assert len({round(s, 6) for s in scores}) == 3
+    assert scorer.multipliers(headlines) == pytest.approx([math.exp(s) for s in scores])
+    with pytest.raises(HeadlineError, match="empty"):
+        scorer(["fine", "   "])
+
+
+def test_improver_ranks_variants_with_reasons(scorer: HeadlineScorer) -> None:
+    improver = HeadlineImprover(scorer)
+    original = "my cat shows three funny tricks | Cat Channel"
+    variants = improver.improve(original, alternatives=["Cat Does a Backflip"], n=4)
+    texts = [v.text for v in variants]
+    assert "Cat Does a Backflip" in texts
+    assert original not in texts and len(set(texts)) == len(texts) >= 4
+    assert [v.score for v in variants] == sorted((v.score for v in variants), reverse=True)
+    original_score = scorer([original])[0]
+    for v in variants:
+        assert v.reason and "predicted views vs original" in v.reason
+        assert v.change == pytest.approx(math.exp(v.score - original_score) - 1, abs=1e-5)
+    assert {"numbers", "question", "length", "wording", "case"} <= {s for _, _, s in improver.candidates(original)}
+    with pytest.raises(HeadlineError, match="empty"):
+        improver.improve(" ")
+
+
+def test_improver_scorer_is_swappable() -> None:
+    by_length = HeadlineImprover(scorer=lambda hs: [float(len(h)) for h in hs])
+    variants = by_length.improve("THIS IS A SHOUTY TITLE", alternatives=["short"])
+    assert variants[-1].text == "short" and variants[-1].source == "yours"
+    assert any(v.reason.endswith("removes ALL CAPS") for v in variants)
+
+
+@needs_data
+def test_tiny_training_run(tmp_path: Path) -> None:
+    from reelkit.headlines.train import HeadlineTrainConfig, train_headlines, write_headline_card
+    from reelkit.registry import create_model, read_metadata
+
+    config = HeadlineTrainConfig(data=str(TRENDING), epochs=2, max_videos=120)
+    model, result = train_headlines(config, log=lambda _: None)
+    for split in ("validation", "test"):
+        for method in ("model", "length_only", "bag_of_words_ridge"):
+            assert math.isfinite(result.metrics[split][method]["rho"])
+    assert result.n_train == 120 and result.epochs_run == 2
+    out = tmp_path / "headline_minilm.safetensors"
+    write_headline_card(model, config, result, out, "reelkit train headlines --epochs 2 --max-videos 120")
+    assert "--max-videos 120" in out.with_suffix(".md").read_text()
+    assert read_metadata(out)["train_config"]["seed"] == 0
+    create_model("headline_minilm", weights=out)
+
+
+def test_cli_errors(tmp_path: Path) -> None:
+    from reelkit.headlines.cli import read_headlines
+
+    with pytest.raises(HeadlineError, match="not found"):
+        read_headlines([], tmp_path / "missing.txt")
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    with pytest.raises(HeadlineError, match="no headlines"):
+        read_headlines([], tmp_path / "empty.txt")
+    with pytest.raises(HeadlineError, match="at least one"):
+        read_headlines([], None)
+    (tmp_path / "two.txt").write_text("first\n\nsecond\n")
+    assert read_headlines(["zero"], tmp_path / "two.txt") == ["zero", "first", "second"]
+
+
+def test_missing_weights_name_the_training_command(tmp_path: Path) -> None:
+    from reelkit.errors import WeightsError
+    from reelkit.registry import create_model
+
+    with pytest.raises(WeightsError, match="reelkit train headlines"):
+        create_model("headline_minilm", weights=tmp_path / "none.safetensors")

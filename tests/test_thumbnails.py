@@ -1,0 +1,182 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from reelkit.errors import ReelkitError, ThumbnailError
+from reelkit.thumbnails import (Candidate, FaceScorer, PopularityScorer, SharpnessScorer, SubjectScorer, TextScorer,
+                                ThumbnailRanker, clean_share, export_thumbnails, make_planted_video)
+from reelkit.thumbnails.demo import BAD_KINDS
+
+from conftest import run_cli
+
+FPS = 24
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("planted") / "planted.mp4"
+    return path, make_planted_video(path, seed=3, width=320, height=180, duration=10.0, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def ranked(planted):
+    path, _ = planted
+    return ThumbnailRanker().rank(path, k=5)
+
+
+def _inside(time: float, intervals: list[list[float]], shrink: float = 0.0) -> bool:
+    return any(start + shrink <= time <= end - shrink for start, end in intervals)
+
+
+def test_planted_video_has_every_kind_and_its_truth_file(planted):
+    path, truth = planted
+    assert json.loads(path.with_suffix(".truth.json").read_text()) == truth
+    for kind in (*BAD_KINDS, "static"):
+        assert truth[kind], kind
+
+
+@pytest.mark.parametrize("kind, reasons", [("black", {"black", "uniform"}), ("blurred", {"blurred"}),
+                                           ("crossfade", {"transition"})])
+def test_planted_bad_frames_are_rejected_for_their_reason(planted, ranked, kind, reasons):
+    _, truth = planted
+    inside = [r for r in ranked.rejections if _inside(r.time, truth[kind], shrink=1 / FPS)]
+    assert inside, f"no sample fell inside a planted {kind} interval"
+    assert {r.reason for r in inside} <= reasons, inside
+    chosen = [t.time for t in ranked.thumbnails]
+    assert not any(_inside(t, truth[kind]) for t in chosen)
+
+
+def test_planted_cuts_are_found(planted):
+    path, truth = planted
+    sampling = ThumbnailRanker(scorers=[SharpnessScorer()]).sampler(path)
+    for start, end in truth["cut"]:
+        centre = (start + end) / 2
+        assert any(abs(cut - centre) <= 2 / FPS for cut in sampling.cuts), (centre, sampling.cuts)
+
+
+def test_top_k_are_all_clean(planted, ranked):
+    _, truth = planted
+    assert len(ranked.thumbnails) == 5
+    assert clean_share(ranked.thumbnails, truth, tolerance=1 / FPS) == 1.0
+    scores = [t.score for t in ranked.thumbnails]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_near_duplicates_keep_only_the_best(planted, ranked):
+    _, truth = planted
+    duplicates = [r for r in ranked.rejections if r.reason == "duplicate" and _inside(r.time, truth["static"])]
+    assert duplicates and ranked.rejected["duplicate"] >= len(duplicates)
+    assert sum(_inside(t.time, truth["static"]) for t in ranked.thumbnails) <= 1
+
+
+def test_scores_are_in_range_with_reasons(ranked):
+    for thumbnail in ranked.thumbnails:
+        assert 0.0 <= thumbnail.score <= 1.0
+        assert set(thumbnail.scores) == {"sharpness", "face", "subject", "text"}
+        assert all(0.0 <= v <= 1.0 for v in thumbnail.scores.values())
+        assert all(isinstance(r, str) and r for r in thumbnail.reasons.values())
+        assert thumbnail.reason.endswith(".") and thumbnail.reason[0].isupper()
+        assert thumbnail.rgb.shape == (180, 320, 3)
+
+
+def test_face_photo_scores_higher_than_a_faceless_one():
+    scorer = FaceScorer()
+    face = scorer(Candidate.from_rgb(skimage.data.astronaut()))
+    faceless = scorer(Candidate.from_rgb(skimage.data.coffee()))
+    assert face.value > faceless.value
+    assert face.details["faces"] and not faceless.details["faces"]
+    x0, y0, x1, y1 = face.details["faces"][0]
+    assert 120 < (x0 + x1) / 2 < 330 and y0 < 200  # the astronaut's face, upper middle of the photo
+
+
+def test_plug_ins_emotion_segmenter_and_popularity():
+    astronaut = Candidate.from_rgb(skimage.data.astronaut())
+    happy = FaceScorer(emotion=lambda crop: {"happy": 0.9, "neutral": 0.1})(astronaut)
+    glum = FaceScorer(emotion=lambda crop: {"sad": 0.9, "neutral": 0.1})(astronaut)
+    assert happy.value > glum.value and happy.details["emotions"]["happy"] == 0.9
+
+    def centre_square(rgb):
+        mask = np.zeros(rgb.shape[:2], bool)
+        h, w = mask.shape
+        mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = True
+        return mask
+
+    subject = SubjectScorer(segmenter=centre_square)(astronaut)
+    assert subject.value > 0.9 and "centre" in subject.reason
+    popularity = PopularityScorer(lambda rgb: 7.0)(astronaut)  # out-of-range models are clipped
+    assert popularity.value == 1.0 and popularity.reason
+    for scorer in (SharpnessScorer(), SubjectScorer(), TextScorer()):
+        score = scorer(astronaut)
+        assert 0.0 <= score.value <= 1.0 and score.reason
+
+
+def test_export_writes_readable_files_atomically(ranked, tmp_path):
+    written = export_thumbnails(ranked.thumbnails, tmp_path, "clip", ranked.rejected)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(p.name for p in written)
+    expected = [f"clip_thumb{i}.jpg" for i in range(1, 6)] + ["clip_contact_sheet.jpg", "clip_thumbnails.json"]
+    assert names == sorted(expected)
+    with Image.open(tmp_path / "clip_thumb1.jpg") as image:
+        assert image.size == (320, 180)
+    with Image.open(tmp_path / "clip_contact_sheet.jpg") as sheet:
+        assert sheet.width > 3 * 320 and sheet.height > 2 * 180
+    report = json.loads((tmp_path / "clip_thumbnails.json").read_text())
+    assert [t["file"] for t in report["thumbnails"]] == [f"clip_thumb{i}.jpg" for i in range(1, 6)]
+    assert report["thumbnails"][0]["reason"] == ranked.thumbnails[0].reason
+    assert report["rejected"]["duplicate"] >= 1 and report["rejected"]["transition"] >= 1
+
+
+def test_swapped_scorers_and_k_below_one(planted):
+    path, _ = planted
+    ranker = ThumbnailRanker(scorers=[SharpnessScorer(), PopularityScorer(lambda rgb: float(rgb.mean()) / 255)])
+    thumbnails = ranker(path, k=2)
+    assert len(thumbnails) == 2 and set(thumbnails[0].scores) == {"sharpness", "popularity"}
+    with pytest.raises(ThumbnailError, match="at least 1"):
+        ranker(path, k=0)
+
+
+def test_video_without_usable_frames_is_an_error(tmp_path):
+    import av
+
+    path = tmp_path / "black.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for _ in range(20):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    with pytest.raises(ThumbnailError, match="no usable thumbnail frame") as error:
+        ThumbnailRanker(scorers=[SharpnessScorer()])(path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_a_video", "empty", "truncated"])
+def test_bad_video_fails_before_any_output(bad_videos, tmp_path, kind):
+    from reelkit.thumbnails.cli import thumbnails_command
+
+    out = tmp_path / "thumbs"
+    with pytest.raises(ReelkitError) as error:
+        thumbnails_command(bad_videos[kind], top=5, out=out, every=0.5, no_text=True)
+    assert "\n" not in str(error.value) and bad_videos[kind].name in str(error.value)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def _cli_wired() -> bool:
+    return run_cli("thumbnails", "--help").returncode == 0
+
+
+@pytest.mark.skipif(not _cli_wired(), reason="`reelkit thumbnails` is not registered in reelkit.cli yet")
+def test_cli_one_line_error_and_results(bad_videos, planted, tmp_path):
+    result = run_cli("thumbnails", str(bad_videos["truncated"]), "-o", str(tmp_path / "bad"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len([l for l in result.stderr.splitlines() if l.startswith("error:")]) == 1
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    result = run_cli("thumbnails", str(planted[0]), "-k", "3", "-o", str(tmp_path / "good"), "--no-text")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "good").iterdir()) == sorted(
+        ["planted_thumb1.jpg", "planted_thumb2.jpg", "planted_thumb3.jpg", "planted_contact_sheet.jpg",
+         "planted_thumbnails.json"])
