@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs reelkit and everything it needs into .venv, then reads the overlays of the bundled example.
+# Installs reelkit and everything it needs into .venv, then analyses the bundled example into out/.
 set -euo pipefail
 cd "$(dirname "$0")"
 APT_PACKAGES=(
@@ -20,5 +20,5 @@ if ((${#missing[@]})); then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
-.venv/bin/reelkit overlays examples/demo.mp4 -o out --format srt --format vtt
-echo "Results of the bundled example: out/demo.json, out/demo.srt, out/demo.vtt"
+.venv/bin/reelkit analyze examples/demo.mp4 --headline "what they want to do" -o out
+echo "Report of the bundled example: out/report.html (and out/report.json)"

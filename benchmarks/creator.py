@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache"
 REELKIT = Path(sys.executable).parent / "reelkit"
+IMAGES = ROOT / "docs" / "benchmarks" / "creator"
 
 
 def headlines_part() -> dict:
@@ -42,9 +44,25 @@ def popularity_part(videos: int) -> dict:
     archive = folder / "archive.csv"
     if not archive.is_file():
         make_demo_archive(folder, videos=videos, seed=1, split="heldout")
+    predictor = PopularityPredictor.from_name("popularity_small")
     started = time.perf_counter()
-    metrics = evaluate_popularity(PopularityPredictor.from_name("popularity_small"), archive)
-    return {**metrics, "seconds": time.perf_counter() - started}
+    metrics = evaluate_popularity(predictor, archive)
+    seconds = time.perf_counter() - started
+    _explain_examples(predictor, archive)
+    return {**metrics, "seconds": seconds}
+
+
+def _explain_examples(predictor, archive: Path) -> None:
+    """Grad-CAM sheets and attention charts of the first held-out video with the star and of one without."""
+    from reelkit.popularity import read_archive, write_explanations
+
+    truth = json.loads((archive.parent / "truth.json").read_text())
+    videos = read_archive(archive)
+    with_star = next(v for v in videos if truth[str(v.path.relative_to(archive.parent))]["star"])
+    without = next(v for v in videos if not truth[str(v.path.relative_to(archive.parent))]["star"])
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    for name, video in (("star", with_star), ("no_star", without)):
+        write_explanations(predictor(video.path, video.headline), IMAGES, f"popularity_{name}")
 
 
 def thumbnails_part(videos: int) -> dict:
@@ -60,6 +78,7 @@ def analyze_part() -> dict:
         subprocess.run([str(REELKIT), "synth", "clip", str(clip), "--width", "1280", "--height", "720",
                         "--duration", "30", "--seed", "7"], check=True, capture_output=True)
     out = CACHE / "analyze_out"
+    shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     result = subprocess.run([str(REELKIT), "analyze", str(clip), "--headline", "My morning routine", "-o", str(out)],
                             capture_output=True, text=True)
@@ -67,6 +86,8 @@ def analyze_part() -> dict:
     if result.returncode != 0:
         raise RuntimeError(result.stderr.strip().splitlines()[-1])
     report = json.loads((out / "report.json").read_text())
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / f"{clip.stem}_contact_sheet.jpg", IMAGES / "analyze_contact_sheet.jpg")
     return {"video": "1280x720, 30 s, 30 fps (reelkit synth clip --seed 7)", "wall_seconds": seconds,
             "stage_seconds": report["timings"]}
 

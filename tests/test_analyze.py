@@ -36,6 +36,7 @@ def test_report_content_is_consistent(analyzed, demo_truth):
     scores = [v["score"] for v in report["headlines"]["variants"]]
     assert scores == sorted(scores, reverse=True) and len(scores) >= 3
     assert all(report["timings"][stage] > 0 for stage in ("overlays", "thumbnails", "popularity", "headlines"))
+    assert all(set(t["scores"]) == {"sharpness", "face", "subject", "text", "popularity"} for t in report["thumbnails"])
 
 
 def test_every_file_the_report_names_exists(analyzed):

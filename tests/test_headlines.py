@@ -150,3 +150,23 @@ def test_missing_weights_name_the_training_command(tmp_path: Path) -> None:
 
     with pytest.raises(WeightsError, match="reelkit train headlines"):
         create_model("headline_minilm", weights=tmp_path / "none.safetensors")
+
+
+def test_score_and_improve_through_the_reelkit_command(tmp_path: Path) -> None:
+    import json
+
+    from conftest import run_cli
+
+    titles = tmp_path / "titles.txt"
+    titles.write_text("I Tried 5 Viral Hacks\n\nmy cat tries the piano\n")
+    result = run_cli("headlines", "score", "Why is bread so hard?", "--file", str(titles))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["headline"] for r in rows] == ["Why is bread so hard?", "I Tried 5 Viral Hacks", "my cat tries the piano"]
+    assert all(math.isclose(r["multiplier"], math.exp(r["score"]), rel_tol=1e-3) for r in rows)
+    result = run_cli("headlines", "improve", "my cat tries the piano", "--alt", "Piano cat!", "-n", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    variants = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(v["source"] == "yours" and v["headline"] == "Piano cat!" for v in variants)
+    result = run_cli("headlines", "score", "   ")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0

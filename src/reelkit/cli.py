@@ -286,8 +286,8 @@ def train_popularity_command(
     out: Path = typer.Option(Path("runs/popularity/popularity_small.safetensors"), help="Weights file to write."),
     model: str = typer.Option("popularity_small", help="popularity_small, popularity_tiny or popularity_resnet."),
     epochs: int = typer.Option(20, min=1),
-    batch_size: int = typer.Option(16, min=1),
-    lr: Optional[float] = typer.Option(2e-3, min=0.0, help="Peak learning rate (one-cycle); none for KaFiStO's own."),
+    batch_size: int = typer.Option(8, min=1),
+    lr: Optional[float] = typer.Option(1e-3, min=0.0, help="Peak learning rate (one-cycle); none for KaFiStO's own."),
     optim: str = typer.Option("adamw", help="adam, adamw, sgd or kafisto."),
     seed: int = typer.Option(0),
     heldout: Optional[Path] = typer.Option(None, help="A demo archive never trained on (its truth.json beside it): "
@@ -366,7 +366,7 @@ def synth_clip(
 @synth_app.command("archive")
 def synth_archive(
     out: Path = typer.Argument(..., help="Folder for videos/, archive.csv and truth.json."),
-    videos: int = typer.Option(480, min=8, help="Number of clips."),
+    videos: int = typer.Option(960, min=8, help="Number of clips."),
     seed: int = typer.Option(0),
     split: Split = typer.Option(Split.train, help="Background photos of training (train) or never seen in training (heldout)."),
 ) -> None:

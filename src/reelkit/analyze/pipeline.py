@@ -43,6 +43,24 @@ class _FaceLog:
         return score
 
 
+class _OverlayText:
+    """The thumbnail text scorer, fed with the overlay lines already read instead of detecting text again."""
+
+    def __init__(self, lines: list[Any], video_width: int) -> None:
+        from reelkit.thumbnails.scorers import TextScorer
+
+        self.scorer = TextScorer()
+        self.name, self.weight = self.scorer.name, self.scorer.weight
+        self.lines, self.video_width = lines, video_width
+
+    def __call__(self, candidate: Any) -> Any:
+        height, width = candidate.rgb.shape[:2]
+        scale = width / self.video_width
+        boxes = [[round(v * scale) for v in line.box] for line in self.lines if line.start <= candidate.time <= line.end]
+        boxes = [b for b in boxes if b[3] - b[1] <= self.scorer.max_line_height * height]
+        return self.scorer.score_boxes(boxes, (height, width))
+
+
 @dataclass
 class VideoAnalyzer:
     """Callable: ``VideoAnalyzer()(video, out_dir, headline)`` -> the report dict (also written to disk).
@@ -95,9 +113,10 @@ class VideoAnalyzer:
 
         started = time.perf_counter()
         lines = stage("overlays", lambda: self.overlays(video))
-        scorers = default_scorers()
+        scorers = default_scorers(text=False)
         faces = _FaceLog(next(s for s in scorers if s.name == "face"))
         scorers = [faces if s.name == "face" else s for s in scorers]
+        scorers.append(_OverlayText(lines, info.width))
         scorers.append(PopularityScorer(self.popularity.frame_score(headline)))
         ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every)), scorers)
         ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))

@@ -36,6 +36,7 @@ HOOKS = ["{n} {topic} tricks you won't believe", "The secret {topic} hack nobody
 PLAIN = ["{topic} vlog part {n}", "my {topic} today", "{topic} update", "weekend {topic} session", "{topic} notes",
          "a quiet {topic} afternoon"]
 COLLECTED = dt.date(2026, 11, 1)
+RECIPE = "recipe.json"  # how a demo archive was made, for the model cards trained on it
 # log(views per day) = BASE + STAR_EFFECT * star + HOOK_EFFECT * hook + N(0, NOISE)
 BASE, STAR_EFFECT, HOOK_EFFECT, NOISE = 3.0, 1.4, 1.0, 0.25
 
@@ -158,4 +159,8 @@ def make_demo_archive(out: str | Path, videos: int = 400, seed: int = 0, split: 
     truth = {row.file: {"star": row.star, "hook": row.hook, "star_boxes": row.star_boxes, "frame_size": 128, "fps": 8}
              for row in rows}
     atomic_write(out / "truth.json", json.dumps(truth) + "\n")
+    recipe = {"command": f"reelkit synth archive {out} --videos {videos} --seed {seed} --split {split}",
+              "videos": videos, "seed": seed, "split": split, "photos": PHOTOS[split],
+              "log_views_per_day": f"{BASE} + {STAR_EFFECT} * star + {HOOK_EFFECT} * hook + N(0, {NOISE}^2)"}
+    atomic_write(out / RECIPE, json.dumps(recipe, indent=2) + "\n")
     return out / "archive.csv"

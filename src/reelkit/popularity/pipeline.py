@@ -93,49 +93,80 @@ def overlay_heatmap(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -
     return np.uint8((1 - alpha) * rgb + alpha * colour)
 
 
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+PEAK_COLOUR, BAR_COLOUR = (200, 30, 60), (60, 110, 180)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(FONT, size)
+    except OSError:  # DejaVu missing: PIL's own font still gives readable labels
+        return ImageFont.load_default(size=size)
+
+
+def gradcam_sheet(report: PopularityReport, tile_height: int = 240, columns: int = 4):
+    """Every frame with its Grad-CAM heat map, time and attention weight; the most attended one in red."""
+    from PIL import Image, ImageDraw
+
+    height, width = report.frames.shape[1:3]
+    tile_width = max(1, round(width * tile_height / height))
+    columns = min(columns, len(report.times))
+    rows = -(-len(report.times) // columns)
+    caption, title, gap = 22, 30, 6
+    sheet = Image.new("RGB", (columns * (tile_width + gap) + gap, title + rows * (tile_height + caption + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((gap, 6), f"Grad-CAM: where each frame raises the popularity score ({report.score:.0%})",
+              fill="black", font=_font(16))
+    peak = int(np.argmax(report.attention))
+    for index, (time, weight) in enumerate(zip(report.times, report.attention)):
+        x = gap + (index % columns) * (tile_width + gap)
+        y = title + (index // columns) * (tile_height + caption + gap)
+        tile = Image.fromarray(overlay_heatmap(report.frames[index], report.heatmaps[index])).resize((tile_width, tile_height))
+        sheet.paste(tile, (x, y + caption))
+        colour = PEAK_COLOUR if index == peak else (0, 0, 0)
+        draw.text((x, y + 3), f"{time:.1f}s  attention {weight:.2f}", fill=colour, font=_font(14))
+        if index == peak:
+            draw.rectangle([x - 2, y + caption - 2, x + tile_width + 1, y + caption + tile_height + 1], outline=PEAK_COLOUR, width=3)
+    return sheet
+
+
+def attention_chart(report: PopularityReport, width: int = 640, height: int = 240):
+    """A bar per sampled frame: how much of the video's representation each moment makes up."""
+    from PIL import Image, ImageDraw
+
+    chart = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(chart)
+    left, right, top, bottom = 50, 15, 30, 40
+    draw.text((left, 6), "Soft attention over time: which moments the score rests on", fill="black", font=_font(14))
+    draw.line([left, top, left, height - bottom, width - right, height - bottom], fill="black")
+    top_value = max(max(report.attention), 1e-6)
+    slot = (width - left - right) / len(report.attention)
+    peak = int(np.argmax(report.attention))
+    for index, (time, weight) in enumerate(zip(report.times, report.attention)):
+        x0 = left + index * slot + 0.15 * slot
+        y0 = height - bottom - (height - top - bottom) * weight / top_value
+        draw.rectangle([x0, y0, x0 + 0.7 * slot, height - bottom - 1], fill=PEAK_COLOUR if index == peak else BAR_COLOUR)
+        draw.text((x0, height - bottom + 6), f"{time:.1f}s", fill="black", font=_font(11))
+    draw.text((4, top - 4), f"{top_value:.2f}", fill="black", font=_font(11))
+    draw.text((4, height - bottom - 8), "0", fill="black", font=_font(11))
+    return chart
+
+
 def write_explanations(report: PopularityReport, out_dir: Path, stem: str) -> dict[str, Path]:
     """``<stem>_gradcam.jpg`` (each frame with its heat map, time and attention) and ``<stem>_attention.png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out_dir = Path(out_dir)
-    columns = min(4, len(report.times))
-    rows = int(np.ceil(len(report.times) / columns))
-    height, width = report.frames.shape[1:3]
-    scale = 3.2 / max(height, width)
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * width * scale, rows * (height * scale + 0.35)),
-                                squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    peak = int(np.argmax(report.attention))
-    for index, axis in enumerate(axes.flat[:len(report.times)]):
-        axis.imshow(overlay_heatmap(report.frames[index], report.heatmaps[index]))
-        axis.set_title(f"{report.times[index]:.1f}s  attention {report.attention[index]:.2f}", fontsize=9,
-                       color="crimson" if index == peak else "black")
-    figure.suptitle(f"Grad-CAM: where each frame raises the popularity score ({report.score:.0%})", fontsize=10)
-    figure.tight_layout()
     paths = {"gradcam": out_dir / f"{stem}_gradcam.jpg", "attention": out_dir / f"{stem}_attention.png"}
-    _save(figure, paths["gradcam"])
-    figure, axis = plt.subplots(figsize=(6, 2.4))
-    axis.bar(report.times, report.attention, width=0.8 * (report.times[1] - report.times[0]) if len(report.times) > 1 else 0.5,
-             color=["crimson" if i == peak else "tab:blue" for i in range(len(report.times))])
-    axis.set_xlabel("time (s)")
-    axis.set_ylabel("attention")
-    axis.set_title("Soft attention over time: which moments the score rests on", fontsize=10)
-    figure.tight_layout()
-    _save(figure, paths["attention"])
+    _save(gradcam_sheet(report), paths["gradcam"])
+    _save(attention_chart(report), paths["attention"])
     return paths
 
 
-def _save(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
+def _save(image, path: Path) -> None:
     partial = path.with_name(f".{path.stem}.part{path.suffix}")
     try:
-        figure.savefig(partial, dpi=100)
+        image.save(partial, quality=90) if path.suffix == ".jpg" else image.save(partial)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-        plt.close(figure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from reelkit.embeddings import embed_sentences
 from reelkit.errors import PopularityError
 from reelkit.optim import make_optimizer
 from reelkit.popularity.archive import ArchiveVideo, load_archive_frames, popular_labels, read_archive
+from reelkit.popularity.demo import RECIPE
 from reelkit.popularity.models import CONFIGS, PopularityConfig, PopularityNet
 from reelkit.registry import create_model, save_weights
 from reelkit.text.formats import atomic_write
@@ -28,8 +30,8 @@ class PopularityTrainConfig:
     archive: str
     model: str = "popularity_small"
     epochs: int = 20
-    batch_size: int = 16
-    lr: float | None = 2e-3
+    batch_size: int = 8
+    lr: float | None = 1e-3
     weight_decay: float = 1e-4
     optim: str = "adamw"
     validation: float = 0.2
@@ -160,6 +162,9 @@ def write_popularity_outputs(model: PopularityNet, config: PopularityTrainConfig
     curve = out.with_name(out.stem + "_curve.png")
     plot_history(result, curve)
     card = out.with_suffix(".md")
+    recipe = Path(config.archive).parent / RECIPE
+    made_by = [f"- Archive made by `{json.loads(recipe.read_text())['command']}` (log views per day = "
+               f"{json.loads(recipe.read_text())['log_views_per_day']})."] if recipe.is_file() else []
     lines = [
         f"# {out.stem}", "",
         "Popularity network (frame CNN + soft attention over time + MiniLM headline embedding) from "
@@ -167,6 +172,7 @@ def write_popularity_outputs(model: PopularityNet, config: PopularityTrainConfig
         f"- Command: `{command}`",
         f"- Data: {result.videos} videos of `{config.archive}`; popular = log views per day above "
         f"{result.threshold:.3f} (the archive median); {config.validation:.0%} held out for validation, seed {config.seed}.",
+        *made_by,
         f"- Training: {config.epochs} epochs, batch {config.batch_size}, {config.optim} lr {config.lr}, "
         f"weight decay {config.weight_decay}; best epoch {result.best_epoch}; wall time {result.seconds / 60:.1f} min.",
         *[f"- {name.replace('_', ' ')}: {value:.4g}" for name, value in metrics.items()],

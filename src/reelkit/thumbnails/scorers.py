@@ -224,19 +224,22 @@ class TextScorer:
 
     def __call__(self, candidate: Candidate) -> Score:
         rgb = candidate.resized(self.analysis_side)
-        boxes = [b for b in self.detector(rgb) if b.height <= self.max_line_height * rgb.shape[0]]
+        scale = candidate.rgb.shape[1] / rgb.shape[1]
+        boxes = [[round(v * scale) for v in box.as_list()] for box in self.detector(rgb)
+                 if box.height <= self.max_line_height * rgb.shape[0]]
+        return self.score_boxes(boxes, candidate.rgb.shape[:2])
+
+    def score_boxes(self, boxes: list[list[int]], shape: tuple[int, int]) -> Score:
+        """The score of a frame of ``shape`` (height, width) with text lines at ``boxes`` (x0, y0, x1, y1)."""
         if not boxes:
             return Score(self.no_text_value, "no overlay text", {"text_boxes": []})
-        covered = np.zeros(rgb.shape[:2], bool)
-        for box in boxes:
-            covered[box.y0 : box.y1, box.x0 : box.x1] = True
+        covered = np.zeros(shape, bool)
+        for x0, y0, x1, y1 in boxes:
+            covered[max(0, y0):y1, max(0, x0):x1] = True
         coverage = float(covered.mean())
         value = _ramp(coverage, self.max_coverage, self.good_coverage)
         reason = "a short text overlay" if value >= 0.8 else "too much text"
-        scale = candidate.rgb.shape[1] / rgb.shape[1]
-        details = {"text_boxes": [[round(v * scale) for v in box.as_list()] for box in boxes],
-                   "text_coverage": round(coverage, 3)}
-        return Score(value, reason, details)
+        return Score(value, reason, {"text_boxes": [list(b) for b in boxes], "text_coverage": round(coverage, 3)})
 
 
 @dataclass
