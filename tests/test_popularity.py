@@ -37,6 +37,19 @@ def test_gradcam_matches_hand_computation():
     assert conv._forward_hooks == {}  # the context manager removed its hook
 
 
+def test_gradcam_joint_scale_keeps_weaker_frames_cooler():
+    conv = nn.Conv2d(1, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    frames = torch.stack([torch.ones(1, 3, 3), 0.25 * torch.ones(1, 3, 3)])
+    with GradCAM(conv) as cam:
+        each = cam(lambda: conv(frames).mean())
+    with GradCAM(conv) as cam:
+        joint = cam(lambda: conv(frames).mean(), joint=True)
+    assert torch.allclose(each, torch.ones_like(each))
+    assert torch.allclose(joint[0], torch.ones(3, 3)) and torch.allclose(joint[1], torch.full((3, 3), 0.25))
+
+
 def test_gradcam_refuses_non_scalar_output():
     conv = nn.Conv2d(1, 1, 1)
     with GradCAM(conv) as cam, pytest.raises(ValueError):

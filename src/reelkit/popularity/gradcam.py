@@ -30,8 +30,11 @@ class GradCAM:
     def _keep_gradient(self, gradient: torch.Tensor) -> None:
         self.gradients = gradient
 
-    def __call__(self, forward: Callable[[], torch.Tensor], size: tuple[int, int] | None = None) -> torch.Tensor:
-        """Run ``forward`` (returning a scalar), backpropagate it, return maps (N, h, w) scaled to [0, 1]."""
+    def __call__(self, forward: Callable[[], torch.Tensor], size: tuple[int, int] | None = None,
+                 joint: bool = False) -> torch.Tensor:
+        """Run ``forward`` (returning a scalar), backpropagate it, return maps (N, h, w) scaled to [0, 1]:
+        each by its own peak, or with ``joint`` all by the largest peak, so that frames that matter less
+        to the output stay cooler."""
         with torch.enable_grad():
             output = forward()
             if output.numel() != 1:
@@ -43,8 +46,9 @@ class GradCAM:
         maps = torch.relu((weights * self.activations).sum(1)).detach()  # eq. 2
         if size is not None:
             maps = F.interpolate(maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
-        peak = maps.flatten(1).max(1).values.clamp_min(1e-12)
-        return maps / peak.view(-1, 1, 1)
+        peak = maps.flatten(1).max(1).values
+        peak = peak.max().expand_as(peak) if joint else peak
+        return maps / peak.clamp_min(1e-12).view(-1, 1, 1)
 
     def remove(self) -> None:
         self._handle.remove()

@@ -69,7 +69,7 @@ class PopularityPredictor:
             return output.logit.sum()
 
         with GradCAM(self.model.cam_layer) as cam:
-            heatmaps = cam(forward, size=frames.shape[1:3])
+            heatmaps = cam(forward, size=frames.shape[1:3], joint=True)  # one scale: unattended frames stay cool
         output = captured["output"]
         return PopularityReport(float(torch.sigmoid(output.logit).item()), [float(t) for t in times],
                                 output.attention[0].detach().tolist(), frames, heatmaps.numpy())
