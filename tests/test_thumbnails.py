@@ -83,6 +83,15 @@ def test_scores_are_in_range_with_reasons(ranked):
         assert thumbnail.rgb.shape == (180, 320, 3)
 
 
+def test_eye_check_drops_the_cascades_false_faces(demo_video):
+    from reelkit.video import VideoReader
+
+    dahlia = next(f.rgb() for f in VideoReader(demo_video) if f.time >= 4.0)  # a flower, no face
+    assert FaceScorer(verify_eyes=False).detect(Candidate.from_rgb(dahlia))  # the bare cascade sees "faces"
+    assert FaceScorer().detect(Candidate.from_rgb(dahlia)) == []
+    assert len(FaceScorer().detect(Candidate.from_rgb(skimage.data.astronaut()))) == 1
+
+
 def test_face_photo_scores_higher_than_a_faceless_one():
     scorer = FaceScorer()
     face = scorer(Candidate.from_rgb(skimage.data.astronaut()))

@@ -68,6 +68,7 @@ class FaceScorer:
 
     Faces come from OpenCV's frontal-face Haar cascade. A face ``ideal_height`` of the frame's short side
     or more scores fully, one under ``min_height`` is not looked for, one over ``max_height`` is too close.
+    With ``verify_eyes`` a face counts only if OpenCV's eye cascade finds an eye in its upper part.
     An optional ``emotion`` model (face crop RGB -> emotion -> probability)
     lets an expressive face (``expressive`` emotions) count for more.
     """
@@ -76,11 +77,11 @@ class FaceScorer:
 
     def __init__(self, weight: float = 1.0, emotion: EmotionModel | None = None,
                  min_height: float = 0.1, ideal_height: float = 0.2, max_height: float = 0.7,
-                 min_neighbors: int = 5, expressive: Sequence[str] = ("happy", "surprise")) -> None:
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
-            raise ThumbnailError(f"cannot load OpenCV's face cascade {path}; reinstall opencv-python")
+                 min_neighbors: int = 5, expressive: Sequence[str] = ("happy", "surprise"),
+                 verify_eyes: bool = True) -> None:
+        self.cascade = _cascade("haarcascade_frontalface_default.xml")
+        # The face cascade alone fires on flowers and textures; a face must also show an eye.
+        self.eye_cascade = _cascade("haarcascade_eye.xml") if verify_eyes else None
         self.weight = weight
         self.emotion = emotion
         self.min_height, self.ideal_height, self.max_height = min_height, ideal_height, max_height
@@ -98,8 +99,15 @@ class FaceScorer:
         found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=self.min_neighbors,
                                               minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
         scale = candidate.rgb.shape[1] / small.shape[1]
+        if self.eye_cascade is not None:
+            found = [(x, y, w, h) for x, y, w, h in found if self._has_eye(gray[y:y + (5 * h) // 8, x:x + w])]
         boxes = [tuple(int(round(v * scale)) for v in (x, y, x + w, y + h)) for x, y, w, h in found]
         return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+
+    def _has_eye(self, upper_face: np.ndarray) -> bool:
+        side = max(8, upper_face.shape[1] // 10)
+        return len(self.eye_cascade.detectMultiScale(upper_face, scaleFactor=1.1, minNeighbors=3,
+                                                     minSize=(side, side))) > 0
 
     def __call__(self, candidate: Candidate) -> Score:
         boxes = self.detect(candidate)
@@ -125,6 +133,14 @@ class FaceScorer:
                 reason += f", looking {top}"
             details["emotions"] = probabilities
         return Score(_clip01(value), reason, details)
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + name
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise ThumbnailError(f"cannot load OpenCV's cascade {path}; reinstall opencv-python")
+    return cascade
 
 
 def spectral_residual_saliency(rgb: np.ndarray, width: int = 64) -> np.ndarray:
