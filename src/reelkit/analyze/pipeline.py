@@ -90,6 +90,7 @@ class VideoAnalyzer:
     def __call__(self, video: str | Path, out_dir: str | Path, headline: str | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
         from reelkit.popularity import write_explanations
+        from reelkit.popularity.archive import FramePicker, sample_times
         from reelkit.thumbnails import ThumbnailRanker, export_thumbnails
         from reelkit.thumbnails.candidates import CandidateSampler, SamplerConfig
         from reelkit.thumbnails.scorers import PopularityScorer, default_scorers
@@ -118,10 +119,14 @@ class VideoAnalyzer:
         scorers = [faces if s.name == "face" else s for s in scorers]
         scorers.append(_OverlayText(lines, info.width))
         scorers.append(PopularityScorer(self.popularity.frame_score(headline)))
-        ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every)), scorers)
+        # The thumbnail sampler decodes every frame; the popularity model's frames are picked on the way
+        # (when the container says how long the video is).
+        picker = FramePicker(sample_times(info.duration, self.popularity.config.frames)) if info.duration > 0 else None
+        ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every), tap=picker), scorers)
         ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))
         thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected)
-        report = stage("popularity", lambda: self.popularity(video, headline))
+        report = stage("popularity", lambda: self.popularity.explain(*picker.result(), headline) if picker
+                       else self.popularity(video, headline))
         images = write_explanations(report, out_dir, video.stem)
         seeds = [line.text for line in lines if len(line.text.split()) >= 3][:3]
         suggestions = stage("headlines", lambda: self._headlines(headline, seeds))

@@ -89,38 +89,62 @@ def popular_labels(videos: list[ArchiveVideo], threshold: float | None = None) -
     return (rates > threshold).astype(np.float32), threshold
 
 
+def sample_times(duration: float, count: int) -> np.ndarray:
+    """The middles of ``count`` equal parts of the video: the times whose frames the model sees."""
+    return (np.arange(count) + 0.5) * duration / count
+
+
+class FramePicker:
+    """Collects the first decoded frame at or after each of ``times`` (RGB, resized to size x size when
+    given) from frames decoded elsewhere; call it on each frame, then :meth:`result`."""
+
+    def __init__(self, times: np.ndarray, size: int | None = None) -> None:
+        self.pending = list(times)
+        self.size = size
+        self.frames: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.last = None
+
+    def __call__(self, frame) -> None:
+        self.last = frame
+        while self.pending and frame.time >= self.pending[0] - 1e-6:
+            self.frames.append(_pixels(frame, self.size))
+            self.times.append(frame.time)
+            self.pending.pop(0)
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The frames and their times; a stream that ended early repeats its last frame."""
+        if self.last is None:
+            raise PopularityError("no frames could be decoded")
+        while self.pending:
+            self.frames.append(_pixels(self.last, self.size))
+            self.times.append(self.last.time)
+            self.pending.pop(0)
+        return np.stack(self.frames), np.array(self.times, np.float32)
+
+
 def sample_frames(path: str | Path, count: int, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``count`` frames spread uniformly over the video (RGB uint8, resized to size x size when given) and
     their times. Short videos repeat frames rather than fail."""
     info = probe(path)
-    duration = info.duration if info.duration > 0 else None
-    frames: list[np.ndarray] = []
-    times: list[float] = []
-    if duration is None:  # unknown length: decode everything, then pick
-        decoded = [(f.time, f) for f in VideoReader(path)]
-        targets = np.linspace(0, decoded[-1][0], count) if decoded else np.zeros(0)
-    else:
-        decoded = None
-        targets = (np.arange(count) + 0.5) * duration / count
-    pending = list(targets)
-    candidates = decoded if decoded is not None else ((f.time, f) for f in VideoReader(path))
-    previous = None
-    for time, frame in candidates:
-        while pending and time >= pending[0]:
-            chosen = frame if previous is None or abs(time - pending[0]) <= abs(previous[0] - pending[0]) else previous[1]
-            frames.append(_pixels(chosen, size))
-            times.append(time if chosen is frame else previous[0])
-            pending.pop(0)
-        previous = (time, frame)
-        if not pending:
-            break
-    while pending and previous is not None:  # the stream ended before the declared duration
-        frames.append(_pixels(previous[1], size))
-        times.append(previous[0])
-        pending.pop(0)
-    if not frames:
+    if info.duration > 0:
+        picker = FramePicker(sample_times(info.duration, count), size)
+        for frame in VideoReader(path):
+            picker(frame)
+            if picker.done:
+                break
+        return picker.result()
+    decoded = list(VideoReader(path))  # unknown length: decode everything, then pick
+    if not decoded:
         raise PopularityError(f"{path}: no frames could be decoded")
-    return np.stack(frames), np.array(times, np.float32)
+    picker = FramePicker(np.linspace(0, decoded[-1].time, count), size)
+    for frame in decoded:
+        picker(frame)
+    return picker.result()
 
 
 def _pixels(frame, size: int | None) -> np.ndarray:

@@ -163,8 +163,9 @@ class _Pending:
 class CandidateSampler:
     """Decodes a video once and returns its candidate frames and the rejected ones with their reasons."""
 
-    def __init__(self, config: SamplerConfig | None = None) -> None:
+    def __init__(self, config: SamplerConfig | None = None, tap: Callable[[DecodedFrame], None] | None = None) -> None:
         self.config = config or SamplerConfig()
+        self.tap = tap  # sees every decoded frame, so other analysers need not decode the video again
 
     def __call__(self, video: str | Path, progress: Progress | None = None) -> Sampling:
         config = self.config
@@ -187,6 +188,8 @@ class CandidateSampler:
         frame_count = 0
         for frame in prefetch(reader):
             frame_count += 1
+            if self.tap is not None:
+                self.tap(frame)
             width, height = frame.frame.width, frame.frame.height
             scale = config.motion_side / max(width, height)
             small = shrink.reformat(frame.frame, width=max(2, round(width * scale)),
