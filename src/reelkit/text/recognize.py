@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -85,6 +86,18 @@ def beam_decode(log_probs: np.ndarray, charset: str, beam_width: int = 8) -> Rea
     return Reading(text, confidence)
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """A few short lines are too little work to share between threads: the hand-off costs more than it
+    saves (overlay benchmark: about 15% more video per second; docs/benchmarks.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class TextRecognizer:
     """Reads cropped text lines (RGB uint8 arrays) with a CRNN from the registry."""
 
@@ -110,7 +123,8 @@ class TextRecognizer:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             images, widths = batch_lines([arrays[i] for i in chunk])
-            log_probs = self.model(images.contiguous(memory_format=torch.channels_last)).numpy()
+            with _one_thread():
+                log_probs = self.model(images.contiguous(memory_format=torch.channels_last)).numpy()
             for column, index in enumerate(chunk):
                 frames = CRNN.output_length(int(widths[column]))
                 lp = log_probs[:frames, column]
