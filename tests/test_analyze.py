@@ -68,3 +68,25 @@ def test_bad_video_fails_in_one_line_without_output(bad_videos, tmp_path):
         assert result.returncode == 2, kind
         assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
         assert not out.exists()
+
+
+def test_a_black_video_still_gets_a_report(tmp_path):
+    import av
+    import numpy as np
+
+    video = tmp_path / "black.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width = stream.height = 128
+        stream.pix_fmt = "yuv420p"
+        for _ in range(45):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((128, 128, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    out = tmp_path / "out"
+    result = run_cli("analyze", str(video), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["thumbnails"] == [] and "black" in report["thumbnail_note"]
+    assert report["files"]["contact_sheet"] is None
+    assert "No usable thumbnail" in (out / "report.html").read_text()

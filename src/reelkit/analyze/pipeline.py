@@ -89,6 +89,7 @@ class VideoAnalyzer:
 
     def __call__(self, video: str | Path, out_dir: str | Path, headline: str | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
+        from reelkit.errors import ThumbnailError
         from reelkit.popularity import write_explanations
         from reelkit.popularity.archive import FramePicker, sample_times
         from reelkit.thumbnails import ThumbnailRanker, export_thumbnails
@@ -123,8 +124,13 @@ class VideoAnalyzer:
         # (when the container says how long the video is).
         picker = FramePicker(sample_times(info.duration, self.popularity.config.frames)) if info.duration > 0 else None
         ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every), tap=picker), scorers)
-        ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))
-        thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected)
+        try:
+            ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))
+        except ThumbnailError as error:  # e.g. a video that is black throughout: the rest of the report stands
+            ranked, thumbnail_note = None, str(error)
+        else:
+            thumbnail_note = None
+        thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected) if ranked else []
         report = stage("popularity", lambda: self.popularity.explain(*picker.result(), headline) if picker
                        else self.popularity(video, headline))
         images = write_explanations(report, out_dir, video.stem)
@@ -140,13 +146,15 @@ class VideoAnalyzer:
             "faces": faces.faces,
             "thumbnails": [{"rank": rank, "time": round(t.time, 2), "score": round(t.score, 4), "reason": t.reason,
                             "scores": {k: round(v, 4) for k, v in t.scores.items()}, "image": path.name}
-                           for rank, (t, path) in enumerate(zip(ranked.thumbnails, thumb_paths), 1)],
-            "rejected_candidates": ranked.rejected,
+                           for rank, (t, path) in enumerate(zip(ranked.thumbnails, thumb_paths), 1)] if ranked else [],
+            "thumbnail_note": thumbnail_note,
+            "rejected_candidates": ranked.rejected if ranked else {},
             "popularity": {**report.to_json(), "model": self.config.popularity_model,
                            "images": {k: p.name for k, p in images.items()}},
             "headlines": suggestions,
             "timings": timings,
-            "files": {"contact_sheet": thumb_paths[len(ranked.thumbnails)].name, "report_html": "report.html"},
+            "files": {"contact_sheet": thumb_paths[len(ranked.thumbnails)].name if ranked else None,
+                      "report_html": "report.html"},
         }
         write_report(result, out_dir)
         if progress:

@@ -28,7 +28,8 @@ REPORT_SCHEMA: dict[str, Any] = {
         "faces": {"type": "array", "items": {
             "type": "object", "required": ["time", "box", "emotion"],
             "properties": {"time": _NUMBER, "box": _BOX, "emotion": {"type": ["object", "null"]}}}},
-        "thumbnails": {"type": "array", "minItems": 1, "items": {
+        "thumbnail_note": {"type": ["string", "null"]},  # why there are no thumbnails, when there are none
+        "thumbnails": {"type": "array", "items": {
             "type": "object", "required": ["rank", "time", "score", "reason", "scores", "image"],
             "properties": {"rank": {"type": "integer", "minimum": 1}, "time": _NUMBER,
                            "score": {"type": "number", "minimum": 0, "maximum": 1}, "reason": {"type": "string"},
@@ -44,7 +45,8 @@ REPORT_SCHEMA: dict[str, Any] = {
         "headlines": {"type": "object", "required": ["original", "variants"],
                       "properties": {"original": {"type": ["object", "null"]}, "variants": {"type": "array", "items": _VARIANT}}},
         "timings": {"type": "object", "required": ["total"], "additionalProperties": _NUMBER},
-        "files": {"type": "object", "required": ["contact_sheet", "report_html"]},
+        "files": {"type": "object", "required": ["contact_sheet", "report_html"],
+                  "properties": {"contact_sheet": {"type": ["string", "null"]}, "report_html": {"type": "string"}}},
     },
 }
 
