@@ -189,3 +189,11 @@ def test_cli_one_line_error_and_results(bad_videos, planted, tmp_path):
     assert sorted(p.name for p in (tmp_path / "good").iterdir()) == sorted(
         ["planted_thumb1.jpg", "planted_thumb2.jpg", "planted_thumb3.jpg", "planted_contact_sheet.jpg",
          "planted_thumbnails.json"])
+
+
+def test_second_choices_from_one_shot_are_spread_in_time(demo_video):
+    # The bundled clip is one slow pan over a flower for 7 s: hashes differ before the picture does.
+    thumbnails = ThumbnailRanker(scorers=[SharpnessScorer(), SubjectScorer()], min_gap=1.5)(demo_video, k=5)
+    times = sorted(t.time for t in thumbnails)
+    assert len(times) == 5
+    assert min(b - a for a, b in zip(times, times[1:])) >= 1.5

@@ -54,7 +54,8 @@ class ThumbnailRanker:
     """Picks the best thumbnail frames of a video.
 
     Near-duplicates (dHash within ``duplicate_distance`` bits) give way to the better-scoring frame;
-    with ``one_per_shot`` the best frame of each shot comes before second choices from the same shot.
+    with ``one_per_shot`` the best frame of each shot comes before second choices from the same shot,
+    and second choices ``min_gap`` seconds from every frame chosen come before closer ones.
 
     >>> ranker = ThumbnailRanker()  # default sampler and scorers
     >>> thumbnails = ranker("clip.mp4", k=5)  # doctest: +SKIP
@@ -62,9 +63,10 @@ class ThumbnailRanker:
     """
 
     def __init__(self, sampler: Sampler | None = None, scorers: Sequence[FrameScorer] | None = None,
-                 duplicate_distance: int = 10, one_per_shot: bool = True) -> None:
+                 duplicate_distance: int = 10, one_per_shot: bool = True, min_gap: float = 1.5) -> None:
         self.sampler = sampler or CandidateSampler()
         self.one_per_shot = one_per_shot
+        self.min_gap = min_gap
         self.scorers = list(default_scorers() if scorers is None else scorers)
         if not self.scorers:
             raise ThumbnailError("a thumbnail ranker needs at least one scorer")
@@ -118,10 +120,10 @@ class ThumbnailRanker:
         return RankResult(chosen, rejected, len(sampling.candidates) + len(sampling.rejections),
                           sorted(rejections, key=lambda r: r.time))
 
-    @staticmethod
-    def _diverse(ranked: list[tuple[Candidate, Thumbnail]], sampling: Sampling, k: int) -> list[Thumbnail]:
+    def _diverse(self, ranked: list[tuple[Candidate, Thumbnail]], sampling: Sampling, k: int) -> list[Thumbnail]:
         """The best frame of each shot first, so the choices differ; further frames of the same shots
-        only when there are fewer shots than ``k``."""
+        only when there are fewer shots than ``k``, preferring those ``min_gap`` seconds or more from every
+        frame already chosen (a slow pan changes the hash long before it changes the picture)."""
         boundaries = sorted(sampling.cuts + sampling.dissolves)
         seen: set[int] = set()
         firsts, others = [], []
@@ -129,7 +131,12 @@ class ThumbnailRanker:
             shot = bisect.bisect(boundaries, candidate.time)
             (others if shot in seen else firsts).append(thumbnail)
             seen.add(shot)
-        return sorted((firsts + others)[:k], key=lambda t: t.score, reverse=True)
+        chosen = firsts[:k]
+        for thumbnail in others:
+            if len(chosen) < k and all(abs(thumbnail.time - c.time) >= self.min_gap for c in chosen):
+                chosen.append(thumbnail)
+        chosen += [t for t in others if all(t is not c for c in chosen)][:k - len(chosen)]
+        return sorted(chosen, key=lambda t: t.score, reverse=True)
 
     def _score(self, candidate: Candidate, weights: Mapping[str, float]) -> Thumbnail:
         scores: dict[str, Score] = {}
