@@ -172,3 +172,11 @@ def test_popularity_cli_on_the_bundled_example(demo_video, tmp_path):
     saved = json.loads((tmp_path / "demo_popularity.json").read_text())
     assert abs(sum(f["attention"] for f in saved["frames"]) - 1) < 1e-3
     assert (tmp_path / "demo_gradcam.jpg").is_file() and (tmp_path / "demo_attention.png").is_file()
+
+
+def test_popularity_cli_bad_video_leaves_nothing(bad_videos, tmp_path):
+    for kind in ("not_a_video", "truncated"):
+        out = tmp_path / kind
+        result = run_cli("popularity", str(bad_videos[kind]), "-o", str(out))
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert not out.exists()

@@ -269,9 +269,9 @@ def popularity(
     from reelkit.text.formats import atomic_write
 
     predictor = PopularityPredictor.from_name(model, weights)
-    out = writable_dir(out)
     with console.status(f"judging {video.name}"):
         report = predictor(video, headline)
+    out = writable_dir(out)  # only once there is something to write: a bad video leaves no folder behind
     paths = write_explanations(report, out, video.stem)
     result = {"video": str(video), "headline": headline, **report.to_json(),
               "images": {k: p.name for k, p in paths.items()}}
