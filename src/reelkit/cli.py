@@ -298,8 +298,12 @@ def train_popularity_command(
     from reelkit.popularity.archive import read_archive
     from reelkit.popularity.train import PopularityTrainConfig, train_popularity, write_popularity_outputs
 
+    from reelkit.popularity.models import CONFIGS
+
     if optim not in OPTIMIZERS:
         raise ReelkitError(f"unknown optimiser {optim!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if model not in CONFIGS:
+        raise ReelkitError(f"unknown popularity config {model!r}; choose one of {', '.join(CONFIGS)}")
     read_archive(archive)  # a malformed archive fails before anything is created
     if heldout is not None:
         read_archive(heldout)
@@ -350,14 +354,9 @@ def synth_clip(
     writable_dir(out.parent)
     generator = ClipGenerator(split.value)
     spec = generator.spec(np.random.default_rng(seed), width - width % 2, height - height % 2, duration, fps)
-    partial = out.with_name(f".{out.stem}.part.mp4")
-    try:
-        with progress_bar() as progress:
-            task = progress.add_task(f"rendering {out.name}", total=int(round(duration * fps)))
-            write_clip(spec, partial, on_frame=lambda: progress.advance(task))
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
+    with progress_bar() as progress:  # write_clip renames the finished file into place
+        task = progress.add_task(f"rendering {out.name}", total=int(round(duration * fps)))
+        write_clip(spec, out, on_frame=lambda: progress.advance(task))
     truth = out.with_suffix(".truth.json")
     atomic_write(truth, json.dumps(generator.ground_truth(spec), indent=2) + "\n")
     console.print(f"wrote {out} and {truth}")

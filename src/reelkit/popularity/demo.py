@@ -15,13 +15,14 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from reelkit.text.formats import atomic_write
-from reelkit.text.synth import _colour_jitter, _photo
+from reelkit.text.synth import colour_jitter, load_photo
+from reelkit.video.encode import write_h264
 
 PHOTOS = {
     "train": ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "brick",
@@ -85,33 +86,28 @@ def _draw_distractor(canvas: np.ndarray, shape: dict, t: float) -> None:
 def render_video(rng: np.random.Generator, path: Path, star: bool, split: str, size: int = 128,
                  seconds: float = 4.0, fps: int = 8) -> dict[int, list[int]]:
     """Write one demo clip; returns the star's box per frame (empty without a star)."""
-    import av
-
-    photo = _colour_jitter(rng, _photo(str(rng.choice(PHOTOS[split]))))
+    photo = colour_jitter(rng, load_photo(str(rng.choice(PHOTOS[split]))))
     height, width = photo.shape[:2]
     crop = int(min(height, width) * rng.uniform(0.35, 0.8))
     start = rng.uniform(0, [width - crop, height - crop])
     end = rng.uniform(0, [width - crop, height - crop])
     shapes = [_distractor(rng, size) for _ in range(int(rng.integers(1, 4)))]
-    frames = int(seconds * fps)
+    count = int(seconds * fps)
     visible = range(0)
     if star:  # on screen for 60-100% of the clip, drifting slowly
-        length = int(rng.integers(int(0.6 * frames), frames + 1))
-        first = int(rng.integers(0, frames - length + 1))
+        length = int(rng.integers(int(0.6 * count), count + 1))
+        first = int(rng.integers(0, count - length + 1))
         visible = range(first, first + length)
         radius = rng.uniform(0.13, 0.2) * size
         centre = rng.uniform(radius + 4, size - radius - 4, 2)
         drift = rng.uniform(-0.04, 0.04, 2) * size
         angle = rng.uniform(0, 2 * np.pi / 5)
     boxes: dict[int, list[int]] = {}
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
-        for index in range(frames):
+
+    def frames() -> Iterator[np.ndarray]:
+        for index in range(count):
             t = index / fps
-            x0, y0 = start + (end - start) * index / max(frames - 1, 1)
+            x0, y0 = start + (end - start) * index / max(count - 1, 1)
             canvas = cv2.resize(photo[int(y0):int(y0) + crop, int(x0):int(x0) + crop], (size, size),
                                 interpolation=cv2.INTER_AREA)
             for shape in shapes:
@@ -123,8 +119,9 @@ def render_video(rng: np.random.Generator, path: Path, star: bool, split: str, s
                 cv2.polylines(canvas, [polygon], True, (40, 30, 0), 2, cv2.LINE_AA)
                 boxes[index] = [int(polygon[:, 0].min()), int(polygon[:, 1].min()),
                                 int(polygon[:, 0].max()) + 1, int(polygon[:, 1].max()) + 1]
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="rgb24")))
-        container.mux(stream.encode())
+            yield canvas
+
+    write_h264(path, frames(), fps, crf=20)
     return boxes
 
 

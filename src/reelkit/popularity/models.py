@@ -11,7 +11,7 @@ all-MiniLM-L6-v2. ``popularity_resnet`` is the full-width configuration (a ResNe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -135,10 +135,6 @@ CONFIGS: dict[str, PopularityConfig] = {
     "popularity_resnet": PopularityConfig(frames=18, image_size=224, widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2),
                                           attention_dim=256, headline_dim=128, hidden=256, dropout=0.5),
 }
-
-
-def config_dict(config: PopularityConfig) -> dict[str, object]:
-    return asdict(config)
 
 
 def _register(name: str) -> None:

@@ -13,7 +13,7 @@ from reelkit.embeddings import embed_sentences
 from reelkit.popularity.archive import sample_frames
 from reelkit.popularity.gradcam import GradCAM
 from reelkit.popularity.models import PopularityNet
-from reelkit.registry import create_model, read_metadata, weights_path
+from reelkit.registry import create_model
 
 
 @dataclass
@@ -46,10 +46,6 @@ class PopularityPredictor:
     def from_name(cls, model: str = "popularity_small", weights: str | Path | None = None) -> "PopularityPredictor":
         network = create_model(model, pretrained=weights is None, weights=weights)
         return cls(network)
-
-    @staticmethod
-    def metadata(model: str = "popularity_small", weights: str | Path | None = None) -> dict[str, object]:
-        return read_metadata(weights or weights_path(model))
 
     def _headline(self, headline: str | None) -> torch.Tensor:
         return torch.from_numpy(embed_sentences([headline or ""]))

@@ -73,10 +73,6 @@ def predict_logits(model: PopularityNet, frames: torch.Tensor, headlines: torch.
                           for i in range(0, len(frames), batch_size)]).numpy()
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
-
-
 def _stratified_split(labels: np.ndarray, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Validation indices with both classes in the archive's proportions (AUC needs both), and the rest."""
     validation, training = [], []
@@ -137,7 +133,7 @@ def train_popularity(config: PopularityTrainConfig, progress=None, log: Callable
                 scheduler.step()
             losses.append(loss.item())
         val_scores = predict_logits(model, frames[val_idx], headlines[val_idx])
-        val_auc = _auc(labels[val_idx.numpy()], val_scores)
+        val_auc = float(roc_auc_score(labels[val_idx.numpy()], val_scores))  # the split holds both classes
         val_loss = F.binary_cross_entropy_with_logits(torch.from_numpy(val_scores), y[val_idx]).item()
         result.history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                                "val_auc": val_auc})
@@ -162,9 +158,10 @@ def write_popularity_outputs(model: PopularityNet, config: PopularityTrainConfig
     curve = out.with_name(out.stem + "_curve.png")
     plot_history(result, curve)
     card = out.with_suffix(".md")
-    recipe = Path(config.archive).parent / RECIPE
-    made_by = [f"- Archive made by `{json.loads(recipe.read_text())['command']}` (log views per day = "
-               f"{json.loads(recipe.read_text())['log_views_per_day']})."] if recipe.is_file() else []
+    recipe_path = Path(config.archive).parent / RECIPE
+    recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else None
+    made_by = [f"- Archive made by `{recipe['command']}` (log views per day = {recipe['log_views_per_day']})."] \
+        if recipe else []
     lines = [
         f"# {out.stem}", "",
         "Popularity network (frame CNN + soft attention over time + MiniLM headline embedding) from "

@@ -15,7 +15,7 @@ import io
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -189,7 +189,8 @@ class TextSampler:
 
 
 @functools.cache
-def _photo(name: str) -> np.ndarray:
+def load_photo(name: str) -> np.ndarray:
+    """A photo bundled with scikit-image (by function name) or scikit-learn (``*.jpg``), as RGB uint8."""
     if name.endswith(".jpg"):
         from sklearn.datasets import load_sample_image
 
@@ -203,7 +204,7 @@ def _photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
 
 
-def _colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+def colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     tint = rng.uniform(0.7, 1.3, size=3)
     gain, bias = rng.uniform(0.6, 1.3), rng.uniform(-40, 40)
     out = image.astype(np.float32) * tint * gain + bias
@@ -249,19 +250,19 @@ class BackgroundSampler:
 
     def source(self, rng: np.random.Generator) -> np.ndarray:
         """A whole jittered photo, for clips that pan across it."""
-        return _colour_jitter(rng, _photo(self.photos[rng.integers(len(self.photos))]))
+        return colour_jitter(rng, load_photo(self.photos[rng.integers(len(self.photos))]))
 
     def __call__(self, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         if rng.random() < 0.35:
             kind = self.procedural[rng.integers(len(self.procedural))]
             return _procedural(rng, kind, width, height)
-        photo = _photo(self.photos[rng.integers(len(self.photos))])
+        photo = load_photo(self.photos[rng.integers(len(self.photos))])
         scale = rng.uniform(0.3, 1.0)
         ph, pw = photo.shape[:2]
         ch, cw = max(8, int(ph * scale)), max(8, int(pw * scale))
         y, x = rng.integers(0, ph - ch + 1), rng.integers(0, pw - cw + 1)
         crop = Image.fromarray(photo[y : y + ch, x : x + cw])
-        return _colour_jitter(rng, np.asarray(crop.resize((width, height), Image.BILINEAR)))
+        return colour_jitter(rng, np.asarray(crop.resize((width, height), Image.BILINEAR)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -586,15 +587,12 @@ def render_frame(spec: ClipSpec, t: float, motion: float = 0.06) -> np.ndarray:
 
 def write_clip(spec: ClipSpec, path: str | Path, crf: int = 23, on_frame: Callable[[], None] | None = None) -> None:
     """Encode ``spec`` as H.264 (yuv420p) with PyAV; ``on_frame`` is called after each frame."""
-    import av
+    from reelkit.video.encode import write_h264
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=spec.fps)
-        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+    def frames() -> Iterator[np.ndarray]:
         for index in range(int(round(spec.duration * spec.fps))):
-            frame = av.VideoFrame.from_ndarray(render_frame(spec, index / spec.fps), format="rgb24")
-            container.mux(stream.encode(frame))
+            yield render_frame(spec, index / spec.fps)
             if on_frame:
                 on_frame()
-        container.mux(stream.encode())
+
+    write_h264(path, frames(), spec.fps, crf)

@@ -8,7 +8,6 @@ at least once, and its time intervals are written beside the video as ``<stem>.t
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from reelkit.text.formats import atomic_write
+from reelkit.text.synth import load_photo
+from reelkit.video.encode import write_h264
 
 # Photos bundled with the libraries (no download): faces, animals, objects, scenes, greyscale.
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins")
@@ -30,17 +31,8 @@ BAD_KINDS = ("black", "blurred", "cut", "crossfade")
 CUT_HALF_WIDTH = 0.1
 
 
-@functools.cache
 def _photos() -> tuple[np.ndarray, ...]:
-    import skimage.data
-    from sklearn.datasets import load_sample_images
-
-    images = [getattr(skimage.data, name)() for name in SKIMAGE_PHOTOS]
-    samples = load_sample_images()
-    names = [Path(f).name for f in samples.filenames]
-    images += [samples.images[names.index(name)] for name in SKLEARN_PHOTOS]
-    rgb = [np.stack([im] * 3, axis=-1) if im.ndim == 2 else im[..., :3] for im in images]
-    return tuple(np.ascontiguousarray(im, dtype=np.uint8) for im in rgb)
+    return tuple(load_photo(name) for name in (*SKIMAGE_PHOTOS, *SKLEARN_PHOTOS))
 
 
 @dataclass
@@ -162,26 +154,13 @@ def make_planted_video(path: str | Path, seed: int, width: int = 640, height: in
     The truth maps each kind in :data:`BAD_KINDS` (and ``static``, the still stretches whose frames are
     near-duplicates) to a list of ``[start, end]`` seconds, plus the video's ``duration`` and ``fps``.
     """
-    import av
-
     path = Path(path)
     width, height = width - width % 2, height - height % 2
     rng = np.random.default_rng(seed)
     plan = _plan(rng, duration, width / height)
     noise = np.random.default_rng(seed + 1)
-    partial = path.with_name(f".{path.stem}.part{path.suffix}")
-    try:
-        with av.open(str(partial), "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for index in range(int(round(duration * fps))):
-                rgb = _render(plan, index / fps, width, height, noise)
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-            container.mux(stream.encode())
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_h264(path, (_render(plan, index / fps, width, height, noise) for index in range(int(round(duration * fps)))),
+               fps, crf)
     truth = {**plan.truth, "duration": duration, "fps": fps, "width": width, "height": height, "seed": seed}
     atomic_write(path.with_suffix(".truth.json"), json.dumps(truth, indent=2) + "\n")
     return truth

@@ -1,0 +1,31 @@
+"""Writing H.264 video with PyAV, for reelkit's generators of test clips and demo archives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import av
+import numpy as np
+
+
+def write_h264(path: str | Path, frames: Iterable[np.ndarray], fps: int, crf: int = 23) -> None:
+    """Encode RGB uint8 frames (all of one even size) as H.264 yuv420p in MP4. Written to a temporary
+    file beside ``path`` and renamed at the end, so an interrupted run leaves no half-written video."""
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}.part{path.suffix}")
+    try:
+        with av.open(str(partial), "w", format="mp4") as container:
+            stream = None
+            for rgb in frames:
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=fps)
+                    stream.height, stream.width = rgb.shape[:2]
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+            if stream is not None:
+                container.mux(stream.encode())
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
