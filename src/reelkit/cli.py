@@ -381,11 +381,13 @@ def synth_archive(
 
 def _register_capabilities() -> None:
     from reelkit.headlines.cli import headlines_app, train_headlines_command
+    from reelkit.studio.cli import studio_command
     from reelkit.thumbnails.cli import thumbnails_command
 
     app.add_typer(headlines_app, name="headlines")
     train_app.command("headlines")(train_headlines_command)
     app.command("thumbnails")(thumbnails_command)
+    app.command("studio")(studio_command)
 
 
 _register_capabilities()

@@ -42,3 +42,11 @@ class PopularityError(ReelkitError):
 
 class ThumbnailError(ReelkitError):
     """No thumbnail can be chosen: a video without a single usable frame, or k out of range."""
+
+
+class StudioError(ReelkitError):
+    """The studio cannot start or serve: an unusable data folder or database, a bad setting."""
+
+
+class ArchiveError(ReelkitError):
+    """The video archive cannot be built or searched: a missing or malformed source, a file that is not an archive."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reelkit import __version__
-from reelkit.text.formats import atomic_write
+from reelkit.text.formats import atomic_write, write_results
 from reelkit.video import probe
 
 Progress = Callable[[str, float], None]  # (stage description, share of the whole job done)
@@ -134,6 +134,7 @@ class VideoAnalyzer:
         report = stage("popularity", lambda: self.popularity.explain(*picker.result(), headline) if picker
                        else self.popularity(video, headline))
         images = write_explanations(report, out_dir, video.stem)
+        subtitles = write_results(lines, out_dir / video.stem, ["json", "srt", "vtt"])
         seeds = [line.text for line in lines if len(line.text.split()) >= 3][:3]
         suggestions = stage("headlines", lambda: self._headlines(headline, seeds))
         timings["total"] = round(time.perf_counter() - started, 2)
@@ -154,7 +155,8 @@ class VideoAnalyzer:
             "headlines": suggestions,
             "timings": timings,
             "files": {"contact_sheet": thumb_paths[len(ranked.thumbnails)].name if ranked else None,
-                      "report_html": "report.html"},
+                      "report_html": "report.html",
+                      "overlays": {path.suffix[1:]: path.name for path in subtitles}},
         }
         write_report(result, out_dir)
         if progress:

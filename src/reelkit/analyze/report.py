@@ -46,7 +46,9 @@ REPORT_SCHEMA: dict[str, Any] = {
                       "properties": {"original": {"type": ["object", "null"]}, "variants": {"type": "array", "items": _VARIANT}}},
         "timings": {"type": "object", "required": ["total"], "additionalProperties": _NUMBER},
         "files": {"type": "object", "required": ["contact_sheet", "report_html"],
-                  "properties": {"contact_sheet": {"type": ["string", "null"]}, "report_html": {"type": "string"}}},
+                  "properties": {"contact_sheet": {"type": ["string", "null"]}, "report_html": {"type": "string"},
+                                 # the overlay lines as <stem>.json / .srt / .vtt, by format
+                                 "overlays": {"type": "object", "additionalProperties": {"type": "string"}}}},
     },
 }
 

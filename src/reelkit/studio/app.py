@@ -1,0 +1,371 @@
+"""The studio's FastAPI application: JSON API (``/api``, OpenAPI at ``/docs``), pages and media.
+
+Every route but ``/login``, ``/healthz`` and the static assets needs the studio's token, as
+``Authorization: Bearer TOKEN`` (API clients) or the session cookie that ``/login`` sets (browsers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reelkit import __version__
+from reelkit.errors import ReelkitError, VideoError
+from reelkit.studio.db import DONE, FAILED, QUEUED, Conversation, Job, Video, make_engine, migrate, session_factory
+from reelkit.studio.jobs import JobRunner
+from reelkit.studio.settings import StudioSettings
+from reelkit.studio.storage import MediaStore, UploadTooLarge
+
+HERE = Path(__file__).parent
+COOKIE = "reelkit_session"
+UPLOAD_BODY = {"requestBody": {"required": True, "description": "The video file's bytes (streamed).",
+                               "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a session: the browser goes to the login page."""
+
+
+class HeadlinesIn(BaseModel):
+    headlines: list[str] = Field(min_length=1, max_length=200)
+
+
+class ImproveIn(BaseModel):
+    headline: str = Field(min_length=1, max_length=300)
+    alternatives: list[str] = Field(default_factory=list, max_length=50)
+    n: int = Field(default=8, ge=1, le=30)
+
+
+class AskIn(BaseModel):
+    question: str = Field(min_length=1, max_length=500)
+    conversation_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+
+def _session_value(token: str) -> str:
+    # The cookie is derived from the token, so changing the token signs every browser out.
+    return hmac.new(token.encode(), b"reelkit studio session", hashlib.sha256).hexdigest()
+
+
+def job_json(job: Job | None, with_report: bool = False) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    out = {"id": job.id, "video_id": job.video_id, "status": job.status, "stage": job.stage,
+           "progress": job.progress, "error": job.error, "attempts": job.attempts,
+           "created_at": job.created_at.isoformat() + "Z",
+           "finished_at": job.finished_at.isoformat() + "Z" if job.finished_at else None}
+    if with_report:
+        out["report"] = job.report
+    return out
+
+
+def video_json(video: Video, job: Job | None, with_report: bool = False) -> dict[str, Any]:
+    return {"id": video.id, "filename": video.filename, "size": video.size, "sha256": video.sha256,
+            "headline": video.headline, "duration": video.duration, "width": video.width, "height": video.height,
+            "created_at": video.created_at.isoformat() + "Z", "url": f"/videos/{video.id}",
+            "job": job_json(job, with_report)}
+
+
+class _Lazy:
+    """A model built on first use, once, whichever request thread asks first."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.build, self.value, self.lock = build, None, threading.Lock()
+
+    def __call__(self) -> Any:
+        with self.lock:
+            if self.value is None:
+                self.value = self.build()
+            return self.value
+
+
+def create_app(settings: StudioSettings | None = None, run_jobs: bool = True) -> FastAPI:
+    """The studio app; ``run_jobs=False`` queues uploads without analysing them (another server may)."""
+    settings = settings or StudioSettings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    store = MediaStore(settings.media_dir, settings.upload_dir, settings.max_upload_bytes)
+    runner = JobRunner(settings, sessions)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    cookie_value = _session_value(settings.token)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if run_jobs:
+            runner.start()
+        yield
+        if run_jobs:
+            runner.stop()
+        engine.dispose()
+
+    app = FastAPI(title="reelkit studio", version=__version__, lifespan=lifespan,
+                  description="Upload a video, follow its analysis, and read overlays, thumbnails, faces, "
+                              "popularity and headline ideas; score headlines; ask the archive bot. "
+                              "Send `Authorization: Bearer TOKEN` with every request.")
+    app.state.settings, app.state.sessions, app.state.runner = settings, sessions, runner
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    def authorised(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip().encode(), settings.token.encode()):
+            return True
+        return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), cookie_value.encode())
+
+    def require_token(request: Request) -> None:
+        if not authorised(request):
+            raise HTTPException(401, "a valid token is required (Authorization: Bearer TOKEN, or sign in)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def require_login(request: Request) -> None:
+        if not authorised(request):
+            raise LoginRequired()
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _error: LoginRequired):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException):
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}"}, status_code=422)
+
+    def latest_job(session, video_id: str) -> Job | None:
+        return session.scalars(select(Job).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)).first()
+
+    def get_video(session, video_id: str) -> Video:
+        video = session.get(Video, video_id) if len(video_id) == 32 else None
+        if video is None:
+            raise HTTPException(404, f"no video {video_id[:40]}")
+        return video
+
+    # ---- API: videos and jobs ---------------------------------------------------------------------
+    @app.post("/api/videos", status_code=201, dependencies=[Depends(require_token)], openapi_extra=UPLOAD_BODY,
+              tags=["videos"], summary="Upload a video (the request body is the file) and queue its analysis")
+    async def upload(request: Request, filename: str = Query("upload.mp4", max_length=255),
+                     headline: str | None = Query(None, max_length=300)) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+            raise HTTPException(413, f"upload is larger than the limit of {settings.max_upload_bytes // (1024 * 1024)} MB")
+        try:
+            stored = await store.save(request.stream(), filename)
+        except UploadTooLarge as error:
+            raise HTTPException(413, str(error)) from None
+        except VideoError as error:
+            raise HTTPException(415, f"not a usable video: {error}") from None
+        headline = headline.strip() if headline and headline.strip() else None
+        with sessions.begin() as session:
+            video = Video(id=stored.id, filename=stored.filename, size=stored.size, sha256=stored.sha256,
+                          headline=headline, duration=round(stored.info.duration, 3), width=stored.info.width,
+                          height=stored.info.height)
+            job = Job(video=video, status=QUEUED)
+            session.add_all([video, job])
+        runner.notify()
+        return video_json(video, job)
+
+    @app.get("/api/videos", dependencies=[Depends(require_token)], tags=["videos"], summary="Uploaded videos, newest first")
+    def list_videos(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        with sessions() as session:
+            videos = session.scalars(select(Video).order_by(Video.created_at.desc()).limit(limit)).all()
+            return [video_json(video, latest_job(session, video.id)) for video in videos]
+
+    @app.get("/api/videos/{video_id}", dependencies=[Depends(require_token)], tags=["videos"],
+             summary="One video, its latest job and, when done, its report")
+    def read_video(video_id: str) -> dict[str, Any]:
+        with sessions() as session:
+            video = get_video(session, video_id)
+            return video_json(video, latest_job(session, video.id), with_report=True)
+
+    @app.get("/api/jobs/{job_id}", dependencies=[Depends(require_token)], tags=["videos"], summary="A job's status and progress")
+    def read_job(job_id: int) -> dict[str, Any]:
+        with sessions() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise HTTPException(404, f"no job {job_id}")
+            return job_json(job)
+
+    @app.post("/api/videos/{video_id}/analyse", status_code=201, dependencies=[Depends(require_token)], tags=["videos"],
+              summary="Queue the video's analysis again (after a failure, or with new models)")
+    def reanalyse(video_id: str) -> dict[str, Any]:
+        with sessions.begin() as session:
+            video = get_video(session, video_id)
+            current = latest_job(session, video.id)
+            if current is not None and current.status not in (DONE, FAILED):
+                raise HTTPException(409, f"video {video_id} is already being analysed (job {current.id})")
+            job = Job(video=video, status=QUEUED)
+            session.add(job)
+        runner.notify()
+        return job_json(job)
+
+    @app.get("/media/{video_id}/{name}", dependencies=[Depends(require_token)], tags=["videos"],
+             summary="A file of a video's analysis (thumbnails, heat maps, SRT/VTT/JSON, report.html)")
+    def media(video_id: str, name: str, download: bool = False) -> FileResponse:
+        try:
+            path = store.report_file(video_id, name)
+        except FileNotFoundError:
+            raise HTTPException(404, "no such file") from None
+        if not download:
+            return FileResponse(path)
+        with sessions() as session:
+            video = get_video(session, video_id)
+        # The analysis names its files after the stored "source.*"; downloads carry the uploaded name.
+        stem = Path(video.filename).stem or "video"
+        return FileResponse(path, filename=stem + name[len("source"):] if name.startswith("source") else name)
+
+    # ---- API: headlines ---------------------------------------------------------------------------
+    def _scorer():
+        from reelkit.headlines import HeadlineScorer
+
+        return HeadlineScorer()
+
+    def _improver():
+        from reelkit.headlines import HeadlineImprover
+
+        return HeadlineImprover(scorer=scorer())
+
+    scorer, improver = _Lazy(_scorer), _Lazy(_improver)
+
+    @app.post("/api/headlines/score", dependencies=[Depends(require_token)], tags=["headlines"],
+              summary="Predicted views over the channel's typical views, per headline")
+    def score_headlines(body: HeadlinesIn) -> list[dict[str, Any]]:
+        headlines = [h.strip() for h in body.headlines if h.strip()]
+        if not headlines:
+            raise HTTPException(422, "headlines: give at least one non-blank headline")
+        try:
+            multipliers = scorer().multipliers(headlines)
+            scores = scorer()(headlines)
+        except ReelkitError as error:
+            raise HTTPException(422, str(error)) from None
+        return [{"headline": h, "score": round(float(s), 4), "multiplier": round(float(m), 3)}
+                for h, s, m in zip(headlines, scores, multipliers)]
+
+    @app.post("/api/headlines/improve", dependencies=[Depends(require_token)], tags=["headlines"],
+              summary="Variants of a headline (and your alternatives), ranked, with a reason each")
+    def improve_headline(body: ImproveIn) -> dict[str, Any]:
+        try:
+            variants = improver()(body.headline, alternatives=body.alternatives, n=body.n)
+            original = scorer()([body.headline])[0]
+        except ReelkitError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"original": {"headline": body.headline, "score": round(float(original), 4)},
+                "variants": [{"headline": v.text, "score": round(v.score, 4), "multiplier": round(v.multiplier, 3),
+                              "reason": v.reason} for v in variants]}
+
+    # ---- API: archive bot -------------------------------------------------------------------------
+    install_archive_routes(app, settings, sessions, store, require_token)
+
+    # ---- pages ------------------------------------------------------------------------------------
+    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"version": __version__, **context})
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str = "/", failed: bool = False) -> HTMLResponse:
+        return page(request, "login.html", next=_local(next), failed=failed)
+
+    @app.post("/login", include_in_schema=False)
+    def login(token: str = Form(...), next: str = Form("/")) -> RedirectResponse:
+        if not hmac.compare_digest(token.strip().encode(), settings.token.encode()):
+            return RedirectResponse(f"/login?failed=1&next={_local(next)}", status_code=303)
+        response = RedirectResponse(_local(next), status_code=303)
+        response.set_cookie(COOKIE, cookie_value, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout() -> RedirectResponse:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(require_login)])
+    def home(request: Request) -> HTMLResponse:
+        with sessions() as session:
+            videos = session.scalars(select(Video).order_by(Video.created_at.desc()).limit(200)).all()
+            rows = [video_json(video, latest_job(session, video.id)) for video in videos]
+            counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        return page(request, "index.html", videos=rows, counts=counts,
+                    max_upload_mb=settings.max_upload_bytes // (1024 * 1024))
+
+    @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False,
+             dependencies=[Depends(require_login)])
+    def video_page(request: Request, video_id: str) -> HTMLResponse:
+        with sessions() as session:
+            video = get_video(session, video_id)
+            data = video_json(video, latest_job(session, video.id), with_report=True)
+        return page(request, "video.html", video=data, job=data["job"], report=(data["job"] or {}).get("report"))
+
+    @app.get("/headlines", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(require_login)])
+    def headlines_page(request: Request) -> HTMLResponse:
+        return page(request, "headlines.html")
+
+    @app.get("/archive", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(require_login)])
+    def archive_page(request: Request) -> HTMLResponse:
+        return page(request, "archive.html")
+
+    return app
+
+
+def _local(target: str) -> str:
+    """Only same-site paths after login: no open redirect to another host."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions, store: MediaStore,
+                           require_token: Callable[..., None]) -> None:
+    """``/api/archive/ask``: the archive bot, with each conversation's state kept in the database."""
+
+    def _bot():
+        from reelkit.archive import ArchiveBot, ArchiveIndex
+
+        return ArchiveBot(ArchiveIndex(settings.archive))
+
+    bot = _Lazy(_bot)
+
+    @app.post("/api/archive/ask", dependencies=[Depends(require_token)], tags=["archive"],
+              summary="Ask the archive bot; pass conversation_id back to ask follow-ups")
+    def ask(body: AskIn) -> dict[str, Any]:
+        with sessions.begin() as session:
+            conversation = session.get(Conversation, body.conversation_id) if body.conversation_id else None
+            if conversation is None:
+                conversation = Conversation(id=secrets.token_hex(16), state={}, messages=[])
+                session.add(conversation)
+            try:
+                answer = bot().ask(body.question, dict(conversation.state or {}))
+            except ReelkitError as error:
+                raise HTTPException(422, str(error)) from None
+            reply = answer.to_dict()
+            reply.pop("state", None)
+            conversation.state = answer.state
+            conversation.messages = [*conversation.messages, {"role": "user", "text": body.question},
+                                     {"role": "bot", **reply}]
+            return {"conversation_id": conversation.id, "answer": reply}
+
+    @app.get("/api/archive/conversations/{conversation_id}", dependencies=[Depends(require_token)], tags=["archive"],
+             summary="A conversation's messages")
+    def conversation(conversation_id: str) -> dict[str, Any]:
+        with sessions() as session:
+            found = session.get(Conversation, conversation_id) if len(conversation_id) == 32 else None
+            if found is None:
+                raise HTTPException(404, f"no conversation {conversation_id[:40]}")
+            return {"conversation_id": found.id, "messages": found.messages}

@@ -1,0 +1,33 @@
+"""``reelkit studio``: start the web app, registered on the main app by :mod:`reelkit.cli`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def studio_command(
+    data: Path = typer.Option(Path("reelkit-studio"), "--data", envvar="REELKIT_DATA",
+                              help="Folder for the database, uploads, results and the token."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, min=0, max=16, help="Analyses run at once (0: queue uploads, analyse nothing)."),
+    max_upload_mb: float = typer.Option(500, min=1, help="Largest upload accepted, in MB."),
+    archive: Optional[Path] = typer.Option(None, envvar="REELKIT_ARCHIVE",
+                                           help="Archive for the bot (from `reelkit archive index`); default DATA/archive.sqlite."),
+) -> None:
+    """Start the studio web app: uploads, analysis jobs, results, headline lab and archive bot."""
+    import uvicorn
+    from rich.console import Console
+
+    from reelkit.studio import StudioSettings, create_app
+
+    settings = StudioSettings(data_dir=data, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+                              workers=workers, archive=archive)
+    app = create_app(settings, run_jobs=workers > 0)
+    console = Console(stderr=True, highlight=False)
+    console.print(f"reelkit studio on http://{host}:{port}/  data: {settings.data_dir}  "
+                  f"token: {settings.token}  (sign in with it, or send Authorization: Bearer TOKEN)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,83 @@
+"""One analysis job, run in its own process by :class:`reelkit.studio.jobs.JobRunner`.
+
+``python -m reelkit.studio.worker JOB_ID`` (with ``REELKIT_DATA`` and ``REELKIT_DATABASE_URL`` set by
+the runner) runs :class:`reelkit.analyze.VideoAnalyzer` on the job's video into a staging folder,
+writes progress to the database as it goes, and moves the results into the video's ``report/``
+folder only when the whole report is done, so a resumed job starts clean and a finished one is whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import traceback
+
+from reelkit.errors import ReelkitError
+from reelkit.studio.db import DONE, FAILED, RUNNING, Job, make_engine, session_factory, utcnow
+from reelkit.studio.settings import StudioSettings
+from reelkit.studio.storage import MediaStore
+
+
+class ProgressWriter:
+    """The analyzer's progress callback: writes stage and share to the job, at most twice a second."""
+
+    def __init__(self, sessions, job_id: int) -> None:
+        self.sessions, self.job_id = sessions, job_id
+        self._last_stage, self._last_time = None, 0.0
+
+    def __call__(self, stage: str, share: float) -> None:
+        now = time.monotonic()
+        if stage == self._last_stage and now - self._last_time < 0.5:
+            return
+        self._last_stage, self._last_time = stage, now
+        with self.sessions.begin() as session:
+            job = session.get(Job, self.job_id)
+            job.stage, job.progress = stage, round(min(max(share, 0.0), 0.99), 3)
+
+
+def run_job(job_id: int, settings: StudioSettings) -> None:
+    sessions = session_factory(make_engine(settings.database_url))
+    store = MediaStore(settings.media_dir, settings.upload_dir, settings.max_upload_bytes)
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != RUNNING:
+            return
+        video_id, headline = job.video_id, job.video.headline
+    progress = ProgressWriter(sessions, job_id)
+    final = store.report_dir(video_id)
+    staging = final.with_name(f".report-job{job_id}")
+    try:
+        progress("loading models", 0.0)
+        from reelkit.analyze import VideoAnalyzer
+
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        report = VideoAnalyzer()(store.source(video_id), staging, headline, progress=progress)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+    except (ReelkitError, FileNotFoundError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        _finish(sessions, job_id, FAILED, error=str(error))
+        return
+    except Exception as error:  # the traceback goes to the job's log; the page gets one line
+        traceback.print_exc()
+        shutil.rmtree(staging, ignore_errors=True)
+        _finish(sessions, job_id, FAILED, error=f"internal error ({type(error).__name__}: {error}); see logs/job-{job_id}.log")
+        return
+    _finish(sessions, job_id, DONE, report=report)
+
+
+def _finish(sessions, job_id: int, status: str, error: str | None = None, report: dict | None = None) -> None:
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        job.status, job.error, job.report, job.finished_at, job.worker_pid = status, error, report, utcnow(), None
+        job.stage, job.progress = ("done", 1.0) if status == DONE else ("failed", job.progress)
+
+
+def main() -> None:
+    run_job(int(sys.argv[1]), StudioSettings())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The studio's API, storage, database and job runner: real server, real database, real videos."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reelkit.studio import StudioSettings, create_app
+from reelkit.studio.db import FAILED, QUEUED, RUNNING, Base, Job, Video, make_engine, migrate, session_factory
+from reelkit.studio.jobs import recover_interrupted
+from tests.studio_server import TOKEN, StudioServer
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    """The app in-process with its job runner off: uploads are stored and queued, not analysed."""
+    settings = StudioSettings(data_dir=tmp_path / "studio", token=TOKEN, max_upload_bytes=2 * 1024 * 1024)
+    with TestClient(create_app(settings, run_jobs=False)) as client:
+        client.settings = settings
+        yield client
+
+
+def upload(client, data: bytes, filename: str = "clip.mp4", headers=AUTH, **params):
+    return client.post("/api/videos", params={"filename": filename, **params}, content=data,
+                       headers={**headers, "Content-Type": "application/octet-stream"})
+
+
+def test_migrations_build_the_models_schema_on_sqlite_in_wal_mode(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'studio.sqlite'}")
+    migrate(engine)
+    migrate(engine)  # a second start finds the schema current
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+
+
+def test_every_route_but_login_needs_the_token(studio, demo_video: Path) -> None:
+    assert studio.get("/api/videos").status_code == 401
+    assert studio.get("/api/videos", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    refused = upload(studio, demo_video.read_bytes(), headers={})
+    assert refused.status_code == 401 and "token" in refused.json()["error"]
+    assert list(studio.settings.media_dir.iterdir()) == []  # nothing stored for a refused upload
+    video = upload(studio, demo_video.read_bytes()).json()
+    assert studio.get(f"/media/{video['id']}/report.json").status_code == 401
+    page = studio.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert studio.post("/login", data={"token": "wrong", "next": "/"}, follow_redirects=False).headers["location"].startswith("/login?failed=1")
+    signed_in = studio.post("/login", data={"token": TOKEN, "next": "//evil.example/"}, follow_redirects=False)
+    assert signed_in.headers["location"] == "/"  # no open redirect off the site
+    assert studio.get("/").status_code == 200  # the session cookie now opens the pages
+    assert video["filename"] in studio.get("/").text
+
+
+def test_bad_uploads_get_one_line_errors_and_leave_nothing_behind(studio, bad_videos: dict[str, Path]) -> None:
+    expected = {"empty": "empty", "truncated": "not a readable video", "not_a_video": "not a readable video"}
+    for kind, words in expected.items():
+        response = upload(studio, bad_videos[kind].read_bytes(), filename=bad_videos[kind].name)
+        error = response.json()["error"]
+        assert response.status_code == 415, (kind, error)
+        assert words in error and "\n" not in error and str(studio.settings.data_dir) not in error
+    too_large = upload(studio, os.urandom(3 * 1024 * 1024))
+    assert too_large.status_code == 413 and "limit of 2 MB" in too_large.json()["error"]
+    assert list(studio.settings.media_dir.iterdir()) == [] and list(studio.settings.upload_dir.iterdir()) == []
+    assert studio.get("/api/videos", headers=AUTH).json() == []
+
+
+def test_an_upload_streamed_without_a_length_is_cut_off_at_the_limit(studio) -> None:
+    def chunks():
+        for _ in range(64):
+            yield os.urandom(64 * 1024)  # 4 MB in all, no Content-Length header
+
+    response = studio.post("/api/videos", params={"filename": "big.mp4"}, content=chunks(), headers=AUTH)
+    assert response.status_code == 413
+    assert list(studio.settings.upload_dir.iterdir()) == []
+
+
+def test_media_paths_cannot_leave_the_video_folder(studio, demo_video: Path) -> None:
+    video = upload(studio, demo_video.read_bytes(), filename="../../etc/passwd.mp4").json()
+    assert video["filename"] == "passwd.mp4"
+    stored = list((studio.settings.media_dir / video["id"]).iterdir())
+    assert [p.name for p in stored] == ["source.mp4"]
+    report = studio.settings.media_dir / video["id"] / "report"
+    report.mkdir()
+    (report / "source.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    ok = studio.get(f"/media/{video['id']}/source.srt?download=1", headers=AUTH)
+    assert ok.status_code == 200 and "hello" in ok.text
+    assert 'filename="passwd.srt"' in ok.headers["content-disposition"]
+    attempts = [f"/media/{video['id']}/..%2Fsource.mp4", f"/media/{video['id']}/..%2F..%2Fstudio.sqlite",
+                f"/media/{video['id']}/%2e%2e%2ftoken", f"/media/{video['id']}/.%2E/.%2E/token",
+                "/media/..%2F..%2F/token", f"/media/{video['id']}/%2Fetc%2Fpasswd", "/media/../token",
+                f"/media/{video['id'][:-1]}x/source.srt", f"/media/{video['id']}/..", "/media/%2e%2e/studio.sqlite"]
+    for path in attempts:
+        response = studio.get(path, headers=AUTH)
+        assert response.status_code == 404, path
+        assert b"SQLite" not in response.content and TOKEN.encode() not in response.content
+
+
+def test_the_openapi_schema_covers_the_api(studio) -> None:
+    paths = studio.get("/openapi.json").json()["paths"]
+    for path in ["/api/videos", "/api/videos/{video_id}", "/api/jobs/{job_id}", "/api/videos/{video_id}/analyse",
+                 "/media/{video_id}/{name}", "/api/headlines/score", "/api/headlines/improve",
+                 "/api/archive/ask", "/api/archive/conversations/{conversation_id}"]:
+        assert path in paths, path
+    assert "application/octet-stream" in paths["/api/videos"]["post"]["requestBody"]["content"]
+
+
+def test_headline_lab_api_scores_and_improves(studio) -> None:
+    scores = studio.post("/api/headlines/score", json={"headlines": ["i tried 5 viral hacks", "video"]}, headers=AUTH).json()
+    assert [s["headline"] for s in scores] == ["i tried 5 viral hacks", "video"]
+    assert all(abs(s["multiplier"] - 2.718281828 ** s["score"]) < 0.01 for s in scores)
+    improved = studio.post("/api/headlines/improve", json={"headline": "i tried viral hacks", "alternatives": ["Viral hacks, tested"]},
+                           headers=AUTH).json()
+    texts = [v["headline"] for v in improved["variants"]]
+    assert "Viral hacks, tested" in texts and all(v["reason"] for v in improved["variants"])
+    assert [v["score"] for v in improved["variants"]] == sorted((v["score"] for v in improved["variants"]), reverse=True)
+    blank = studio.post("/api/headlines/score", json={"headlines": ["  "]}, headers=AUTH)
+    assert blank.status_code == 422 and "non-blank" in blank.json()["error"]
+    wrong_type = studio.post("/api/headlines/improve", json={"headline": 5}, headers=AUTH)
+    assert wrong_type.status_code == 422 and wrong_type.json()["error"].startswith("headline")
+
+
+def test_interrupted_jobs_are_queued_again_then_failed_when_out_of_attempts(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'studio.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        video = Video(id="a" * 32, filename="x.mp4", size=1, sha256="0" * 64, duration=1, width=2, height=2)
+        session.add_all([video, Job(video=video, status=RUNNING, attempts=1), Job(video=video, status=RUNNING, attempts=2),
+                         Job(video=video, status=QUEUED)])
+    assert recover_interrupted(sessions, max_attempts=2) == [1, 2]
+    with sessions() as session:
+        first, second, third = (session.get(Job, i) for i in (1, 2, 3))
+    assert first.status == QUEUED and "restart" in first.stage
+    assert second.status == FAILED and "2 times" in second.error
+    assert third.status == QUEUED
+
+
+def test_twenty_concurrent_uploads_are_all_kept(tmp_path: Path, demo_video: Path) -> None:
+    server = StudioServer(tmp_path / "studio", workers=0).start()
+    try:
+        payloads = [demo_video.read_bytes() + b"\0" * n for n in range(20)]  # trailing bytes: distinct files
+        results: list = [None] * 20
+
+        def send(n: int) -> None:
+            with server.client() as client:
+                results[n] = upload(client, payloads[n], filename=f"clip{n}.mp4", headers={}, headline=f"take {n}")
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [r.status_code for r in results] == [201] * 20, [r.text for r in results if r.status_code != 201]
+        with server.client() as client:
+            listed = client.get("/api/videos").json()
+        assert len(listed) == 20 and len({v["id"] for v in listed}) == 20
+        assert {v["headline"] for v in listed} == {f"take {n}" for n in range(20)}
+        assert all(v["job"]["status"] == "queued" for v in listed)
+        for n, result in enumerate(results):
+            video = result.json()
+            stored = (tmp_path / "studio" / "media" / video["id"] / "source.mp4").read_bytes()
+            assert stored == payloads[n] and video["sha256"] == hashlib.sha256(payloads[n]).hexdigest()
+        assert list((tmp_path / "studio" / "uploads").iterdir()) == []
+    finally:
+        server.stop()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+        return stat.read().split()[2] != "Z"
+
+
+def test_a_server_killed_during_a_job_resumes_it_after_the_restart(tmp_path: Path, demo_video: Path) -> None:
+    server = StudioServer(tmp_path / "studio", workers=1).start()
+    try:
+        with server.client() as client:
+            video = upload(client, demo_video.read_bytes(), filename="demo.mp4", headers={}).json()
+        job_id = video["job"]["id"]
+        server.wait_for_job(job_id, until=("running",))
+        database = sqlite3.connect(tmp_path / "studio" / "studio.sqlite")
+        deadline = time.monotonic() + 60
+        while (pid := database.execute("SELECT worker_pid FROM jobs WHERE id=?", (job_id,)).fetchone()[0]) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        server.kill()
+        deadline = time.monotonic() + 20
+        while _pid_alive(pid):  # the worker dies with its server
+            assert time.monotonic() < deadline, "the worker outlived its server"
+            time.sleep(0.1)
+        assert database.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()[0] == "running"
+        database.close()
+        server.start()
+        job = server.wait_for_job(job_id)
+        assert job["status"] == "done" and job["attempts"] == 2, job
+        with server.client() as client:
+            report = client.get(f"/api/videos/{video['id']}").json()["job"]["report"]
+            assert report["video"]["duration"] > 0 and report["thumbnails"]
+            srt = client.get(f"/media/{video['id']}/{report['files']['overlays']['srt']}")
+        assert srt.status_code == 200 and "-->" in srt.text
+        assert not any(p.name.startswith(".report") for p in (tmp_path / "studio" / "media" / video["id"]).iterdir())
+    finally:
+        server.stop()
