@@ -8,7 +8,7 @@ APT_PACKAGES=(
   fonts-lato fonts-cantarell fonts-comfortaa fonts-inter fonts-league-spartan fonts-quicksand fonts-freefont-ttf
   fonts-noto-core fonts-urw-base35 fonts-texgyre fonts-crosextra-carlito fonts-crosextra-caladea fonts-hack
   fonts-jetbrains-mono fonts-firacode fonts-beteckna fonts-manrope fonts-oxygen libgl1 libglib2.0-0 dataset-fashion-mnist
-  chromium
+  chromium postgresql
 )
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from reelkit.studio.settings import StudioSettings
 from reelkit.studio.storage import MediaStore, UploadTooLarge
 
 HERE = Path(__file__).parent
+logger = logging.getLogger("reelkit.studio")
 COOKIE = "reelkit_session"
 UPLOAD_BODY = {"requestBody": {"required": True, "description": "The video file's bytes (streamed).",
                                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
@@ -147,6 +149,13 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True) ->
         first = error.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception):
+        # The traceback goes to the server's log; the client gets one line, never the internals.
+        logger.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"error": f"internal error ({type(error).__name__}); the server log has the details"},
+                            status_code=500)
 
     def latest_job(session, video_id: str) -> Job | None:
         return session.scalars(select(Job).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)).first()

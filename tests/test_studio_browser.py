@@ -1,0 +1,87 @@
+"""The studio end to end in headless Chromium (Debian's ``chromium``, driven by Playwright): sign in,
+upload the bundled example, follow the job, read overlays and thumbnails, download the SRT, and ask
+the archive bot two chained questions. Screenshots go to ``test-artifacts/studio/``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.studio_server import TOKEN, StudioServer
+
+ARTIFACTS = ROOT / "test-artifacts" / "studio"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "headless browser tests need Debian's chromium (setup.sh installs it)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, browser_page) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    server = StudioServer(tmp_path / "studio", workers=1).start()
+    try:
+        page.goto(server.url + "/")
+        expect(page).to_have_url(f"{server.url}/login?next=/")
+        page.fill("#token", "not the token")
+        page.click("#sign-in")
+        expect(page.locator("#login-error")).to_be_visible()
+        page.fill("#token", TOKEN)
+        page.click("#sign-in")
+        expect(page.locator("h1")).to_have_text("Analyse a video")
+
+        page.set_input_files("#video-file", str(demo_video))
+        page.fill("#headline", "what they want to do")
+        page.click("#upload-button")
+        page.wait_for_url(f"{server.url}/videos/*")
+        expect(page.locator("#job-progress")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "1_job_progress.png"))
+
+        expect(page.locator("#overlays")).to_be_visible(timeout=240_000)  # the page reloads when the job is done
+        lines = page.locator(".overlay-line").all_inner_texts()
+        assert any("smoking caterpillar" in line for line in lines), lines
+        thumbnails = page.locator(".thumbnail img")
+        assert thumbnails.count() >= 3
+        assert page.evaluate("() => [...document.querySelectorAll('.thumbnail img')].every(i => i.complete && i.naturalWidth > 0)")
+        page.screenshot(path=str(ARTIFACTS / "2_results.png"), full_page=True)
+
+        with page.expect_download() as download:
+            page.click("#download-srt")
+        assert download.value.suggested_filename == "demo.srt"
+        srt = Path(download.value.path()).read_text()
+        assert "-->" in srt and "smoking caterpillar" in srt
+
+        page.click("text=Archive bot")
+        page.fill("#question", "which video shows a smoking caterpillar?")
+        page.click("#ask")
+        first = page.locator(".message.bot").nth(0)
+        expect(first.locator(".citation").first).to_contain_text("demo.mp4")
+        page.fill("#question", "what text appears in it?")
+        page.click("#ask")
+        second = page.locator(".message.bot").nth(1)
+        expect(second.locator(".answer")).to_contain_text("smoking caterpillar")
+        page.screenshot(path=str(ARTIFACTS / "3_archive_bot.png"), full_page=True)
+
+        page.click("text=Headline lab")
+        page.fill("#lab-headline", "i tried viral hacks")
+        page.click("#lab-improve")
+        expect(page.locator(".variant").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "4_headline_lab.png"), full_page=True)
+    finally:
+        server.stop()
