@@ -217,3 +217,21 @@ def test_a_server_killed_during_a_job_resumes_it_after_the_restart(tmp_path: Pat
         assert not any(p.name.startswith(".report") for p in (tmp_path / "studio" / "media" / video["id"]).iterdir())
     finally:
         server.stop()
+
+
+def test_studio_command_fails_in_one_line_on_a_busy_port_or_bad_folder(tmp_path: Path) -> None:
+    import socket
+
+    from tests.conftest import run_cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = run_cli("studio", "--data", str(tmp_path / "studio"), "--port", str(busy.getsockname()[1]))
+    assert result.returncode == 2 and result.stderr.startswith("error: cannot listen on")
+    assert len(result.stderr.strip().splitlines()) == 1
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("studio", "--data", str(blocker / "studio"))
+    assert result.returncode == 2 and "cannot use data folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -71,7 +71,7 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.fill("#question", "which video shows a smoking caterpillar?")
         page.click("#ask")
         first = page.locator(".message.bot").nth(0)
-        expect(first.locator(".citation").first).to_contain_text("demo.mp4")
+        expect(first.locator(".citation").first).to_contain_text("demo.mp4", timeout=90_000)  # models may still be loading
         page.fill("#question", "what text appears in it?")
         page.click("#ask")
         second = page.locator(".message.bot").nth(1)

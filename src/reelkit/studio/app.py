@@ -94,8 +94,10 @@ class _Lazy:
             return self.value
 
 
-def create_app(settings: StudioSettings | None = None, run_jobs: bool = True) -> FastAPI:
-    """The studio app; ``run_jobs=False`` queues uploads without analysing them (another server may)."""
+def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, warm_up: bool = False) -> FastAPI:
+    """The studio app; ``run_jobs=False`` queues uploads without analysing them (another server may);
+    ``warm_up`` loads the headline and archive models in the background at start, so that the first
+    question does not wait for them."""
     settings = settings or StudioSettings()
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -109,6 +111,8 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True) ->
     async def lifespan(_app: FastAPI):
         if run_jobs:
             runner.start()
+        if warm_up:
+            threading.Thread(target=app.state.warm_up, name="reelkit-warm-up", daemon=True).start()
         yield
         if run_jobs:
             runner.stop()
@@ -251,6 +255,19 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True) ->
         return HeadlineImprover(scorer=scorer())
 
     scorer, improver = _Lazy(_scorer), _Lazy(_improver)
+    bot = install_archive_routes(app, settings, sessions, store, require_token)
+
+    def warm() -> None:
+        from reelkit.embeddings import embed_sentences
+
+        try:
+            improver()
+            embed_sentences(["warm up"])
+            bot().index.vectors()
+        except ReelkitError as error:  # e.g. missing weights: the first request reports it
+            logger.warning("models not preloaded: %s", error)
+
+    app.state.warm_up = warm
 
     @app.post("/api/headlines/score", dependencies=[Depends(require_token)], tags=["headlines"],
               summary="Predicted views over the channel's typical views, per headline")
@@ -277,9 +294,6 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True) ->
         return {"original": {"headline": body.headline, "score": round(float(original), 4)},
                 "variants": [{"headline": v.text, "score": round(v.score, 4), "multiplier": round(v.multiplier, 3),
                               "reason": v.reason} for v in variants]}
-
-    # ---- API: archive bot -------------------------------------------------------------------------
-    install_archive_routes(app, settings, sessions, store, require_token)
 
     # ---- pages ------------------------------------------------------------------------------------
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -341,13 +355,14 @@ def _local(target: str) -> str:
 
 
 def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions, store: MediaStore,
-                           require_token: Callable[..., None]) -> None:
-    """``/api/archive/ask``: the archive bot, with each conversation's state kept in the database."""
+                           require_token: Callable[..., None]) -> _Lazy:
+    """``/api/archive/ask``: the archive bot, with each conversation's state kept in the database;
+    returns the bot's lazy builder."""
 
     def _bot():
         from reelkit.archive import ArchiveBot, ArchiveIndex
 
-        return ArchiveBot(ArchiveIndex(settings.archive))
+        return ArchiveBot(ArchiveIndex(settings.archive, create=True))
 
     bot = _Lazy(_bot)
 
@@ -365,6 +380,7 @@ def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions, sto
                 raise HTTPException(422, str(error)) from None
             reply = answer.to_dict()
             reply.pop("state", None)
+            reply["citations"] = [_public_citation(cited, settings, session) for cited in reply.get("citations", [])]
             conversation.state = answer.state
             conversation.messages = [*conversation.messages, {"role": "user", "text": body.question},
                                      {"role": "bot", **reply}]
@@ -378,3 +394,18 @@ def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions, sto
             if found is None:
                 raise HTTPException(404, f"no conversation {conversation_id[:40]}")
             return {"conversation_id": found.id, "messages": found.messages}
+
+    return bot
+
+
+def _public_citation(cited: dict[str, Any], settings: StudioSettings, session) -> dict[str, Any]:
+    """A citation as the browser sees it: studio uploads link to their page and media; no server paths."""
+    path, thumbnail = cited.pop("path", None), cited.pop("thumbnail", None)
+    if path and Path(path).parent.parent == settings.media_dir:
+        video = session.get(Video, Path(path).parent.name)
+        if video is not None:
+            cited["studio_url"] = f"/videos/{video.id}"
+            cited["filename"] = video.filename
+            if thumbnail:
+                cited["thumbnail_url"] = f"/media/{video.id}/{Path(thumbnail).name}"
+    return cited

@@ -24,10 +24,25 @@ def studio_command(
 
     from reelkit.studio import StudioSettings, create_app
 
+    _check_port(host, port)
     settings = StudioSettings(data_dir=data, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
                               workers=workers, archive=archive)
-    app = create_app(settings, run_jobs=workers > 0)
-    console = Console(stderr=True, highlight=False)
+    app = create_app(settings, run_jobs=workers > 0, warm_up=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"reelkit studio on http://{host}:{port}/  data: {settings.data_dir}  "
                   f"token: {settings.token}  (sign in with it, or send Authorization: Bearer TOKEN)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line before the database and models are touched, rather than in uvicorn's log."""
+    import socket
+
+    from reelkit.errors import StudioError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise StudioError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None

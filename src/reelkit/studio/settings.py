@@ -41,7 +41,7 @@ class StudioSettings:
     max_upload_bytes: int = field(default_factory=lambda: int(float(os.environ.get(
         "REELKIT_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024))
     workers: int = 1
-    max_attempts: int = 2
+    max_attempts: int = 3  # tries in all: a restart during a job costs one
     archive: Path | None = None
 
     def __post_init__(self) -> None:

@@ -12,11 +12,14 @@ import shutil
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from reelkit.errors import ReelkitError
 from reelkit.studio.db import DONE, FAILED, RUNNING, Job, make_engine, session_factory, utcnow
 from reelkit.studio.settings import StudioSettings
 from reelkit.studio.storage import MediaStore
+
+STUDIO_CHANNEL = "studio upload"  # the archive's channel for videos uploaded to the studio
 
 
 class ProgressWriter:
@@ -44,6 +47,7 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
         if job is None or job.status != RUNNING:
             return
         video_id, headline = job.video_id, job.video.headline
+        video_name, uploaded = Path(job.video.filename).stem, job.video.created_at
     progress = ProgressWriter(sessions, job_id)
     final = store.report_dir(video_id)
     staging = final.with_name(f".report-job{job_id}")
@@ -66,6 +70,17 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
         _finish(sessions, job_id, FAILED, error=f"internal error ({type(error).__name__}: {error}); see logs/job-{job_id}.log")
         return
     _finish(sessions, job_id, DONE, report=report)
+    index_in_archive(settings, final, title=headline or video_name, day=uploaded.date())
+
+
+def index_in_archive(settings: StudioSettings, report_dir, title: str, day) -> None:
+    """Make the finished upload findable by the archive bot; the analysis stands even if this fails."""
+    from reelkit.archive import ArchiveIndex
+
+    try:
+        ArchiveIndex(settings.archive, create=True).add_report(report_dir, channel=STUDIO_CHANNEL, title=title, day=day)
+    except ReelkitError as error:
+        print(f"not indexed in the archive: {error}", file=sys.stderr)
 
 
 def _finish(sessions, job_id: int, status: str, error: str | None = None, report: dict | None = None) -> None:
