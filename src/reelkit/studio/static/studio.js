@@ -137,6 +137,7 @@ function setUpArchive() {
         const list = element("ol", {class: "citations"});
         for (const cited of result.answer.citations) {
           const item = element("li", {class: "citation"});
+          if (cited.thumbnail_url) item.append(element("img", {src: cited.thumbnail_url, alt: "", class: "cited-thumbnail"}));
           const label = [cited.title, cited.filename, cited.channel, cited.date].filter(Boolean).join(" · ");
           if (cited.studio_url) item.append(element("a", {href: cited.studio_url}, label));
           else if (cited.url) item.append(element("a", {href: cited.url, rel: "noreferrer", target: "_blank"}, label));
