@@ -380,6 +380,7 @@ def synth_archive(
 
 
 def _register_capabilities() -> None:
+    from reelkit.archive.cli import archive_app
     from reelkit.headlines.cli import headlines_app, train_headlines_command
     from reelkit.studio.cli import studio_command
     from reelkit.thumbnails.cli import thumbnails_command
@@ -388,6 +389,7 @@ def _register_capabilities() -> None:
     train_app.command("headlines")(train_headlines_command)
     app.command("thumbnails")(thumbnails_command)
     app.command("studio")(studio_command)
+    app.add_typer(archive_app, name="archive")
 
 
 _register_capabilities()

@@ -50,3 +50,7 @@ class StudioError(ReelkitError):
 
 class ArchiveError(ReelkitError):
     """The video archive cannot be built or searched: a missing or malformed source, a file that is not an archive."""
+
+
+class FaceError(ReelkitError):
+    """Faces cannot be found or analysed: an unreadable image or video, missing face data, a bad option."""

@@ -258,12 +258,9 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
     bot = install_archive_routes(app, settings, sessions, store, require_token)
 
     def warm() -> None:
-        from reelkit.embeddings import embed_sentences
-
         try:
             improver()
-            embed_sentences(["warm up"])
-            bot().index.vectors()
+            bot().warm_up()
         except ReelkitError as error:  # e.g. missing weights: the first request reports it
             logger.warning("models not preloaded: %s", error)
 
