@@ -29,7 +29,8 @@ from tests.studio_server import StudioServer  # noqa: E402  (the same launcher t
 TRENDING = ROOT.parent / "shared" / "data" / "youtube_trending" / "USvideos.csv"
 
 
-def measure(server: StudioServer, method: str, path: str, body: dict | None, clients: int, requests: int) -> dict:
+def measure(server: StudioServer, label: str, method: str, path: str, body: dict | None, clients: int,
+            requests: int) -> dict:
     latencies: list[float] = []
     failures: list[int] = []
     lock = threading.Lock()
@@ -53,7 +54,7 @@ def measure(server: StudioServer, method: str, path: str, body: dict | None, cli
         thread.join()
     wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
-    return {"route": f"{method} {path.split('?')[0]}", "requests": len(latencies), "errors": len(failures),
+    return {"route": f"{method} {label}", "clients": clients, "requests": len(latencies), "errors": len(failures),
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
             "throughput_rps": round(len(latencies) / wall, 1)}
 
@@ -81,11 +82,17 @@ def main() -> None:
             with server.client() as client:  # the first call of each model loads it; not part of the load test
                 client.post("/api/headlines/score", json={"headlines": ["warm up"]})
                 client.post("/api/archive/ask", json={"question": "warm up"})
-            routes = [("GET", "/", None), ("GET", f"/videos/{video['id']}", None), ("GET", "/api/videos", None),
-                      ("GET", f"/api/jobs/{job['id']}", None), ("GET", f"/media/{video['id']}/source_thumb1.jpg", None),
-                      ("POST", "/api/headlines/score", {"headlines": ["I Tried 5 Viral Hacks So You Don't Have To"]}),
-                      ("POST", "/api/archive/ask", {"question": "funny videos about cats"})]
-            rows = [measure(server, *route, args.clients, args.requests) for route in routes]
+            routes = [("/ (page)", "GET", "/", None),
+                      ("/videos/{id} (results page)", "GET", f"/videos/{video['id']}", None),
+                      ("/api/videos", "GET", "/api/videos", None),
+                      ("/api/jobs/{id}", "GET", f"/api/jobs/{job['id']}", None),
+                      ("/media/{id}/{thumbnail}", "GET", f"/media/{video['id']}/source_thumb1.jpg", None),
+                      ("/api/headlines/score", "POST", "/api/headlines/score",
+                       {"headlines": ["I Tried 5 Viral Hacks So You Don't Have To"]}),
+                      ("/api/archive/ask", "POST", "/api/archive/ask", {"question": "funny videos about cats"})]
+            # One client alone, then the load: what a request costs, and what it costs when others wait too.
+            rows = [measure(server, *route, clients, requests) for route in routes
+                    for clients, requests in ((1, args.requests), (args.clients, args.requests))]
         finally:
             server.stop()
     result = {"command": "python benchmarks/studio_load.py " + " ".join(sys.argv[1:]),
@@ -93,9 +100,10 @@ def main() -> None:
               "clients": args.clients, "requests_per_client": args.requests,
               "archive": "USvideos.csv + the example" if TRENDING.exists() else "the example only", "routes": rows}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| route | requests | errors | p50 ms | p95 ms | req/s |\n|---|---|---|---|---|---|")
+    print("| route | clients | requests | errors | p50 ms | p95 ms | req/s |\n|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| `{row['route']}` | {row['requests']} | {row['errors']} | {row['p50_ms']} | {row['p95_ms']} | {row['throughput_rps']} |")
+        print(f"| `{row['route']}` | {row['clients']} | {row['requests']} | {row['errors']} | {row['p50_ms']} | "
+              f"{row['p95_ms']} | {row['throughput_rps']} |")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,25 @@ function setUpJob() {
   }
 }
 
+function setUpVideoList() {
+  const cells = () => [...document.querySelectorAll("[data-status-of]")];
+  const busy = () => cells().some((cell) => /queued|running/.test(cell.className));
+  if (!busy()) return;
+  const poll = async () => {
+    try {
+      const videos = await api("/api/videos");
+      for (const video of videos) {
+        const cell = document.querySelector(`[data-status-of="${video.id}"]`);
+        if (!cell || !video.job) continue;
+        cell.className = `status-${video.job.status}`;
+        cell.textContent = video.job.status === "running" ? `running (${Math.round(100 * video.job.progress)}%)` : video.job.status;
+      }
+    } catch (_) { /* a restarting server: keep polling */ }
+    if (busy()) setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 2000);
+}
+
 function setUpHeadlineLab() {
   const form = document.getElementById("headline-form");
   if (!form) return;
@@ -157,6 +176,7 @@ function setUpArchive() {
 document.addEventListener("DOMContentLoaded", () => {
   setUpUpload();
   setUpJob();
+  setUpVideoList();
   setUpHeadlineLab();
   setUpArchive();
 });
