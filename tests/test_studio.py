@@ -235,3 +235,25 @@ def test_studio_command_fails_in_one_line_on_a_busy_port_or_bad_folder(tmp_path:
     result = run_cli("studio", "--data", str(blocker / "studio"))
     assert result.returncode == 2 and "cannot use data folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_archive_bot_api_keeps_each_conversation(studio, tmp_path: Path) -> None:
+    from reelkit.archive import ArchiveIndex
+    from tests.test_archive import ROWS, write_csv
+
+    empty = studio.post("/api/archive/ask", json={"question": "iphone"}, headers=AUTH)
+    assert empty.status_code == 422 and "is empty" in empty.json()["error"]
+    ArchiveIndex(studio.settings.archive, create=True).add_csv(write_csv(tmp_path / "trending.csv", ROWS))
+    first = studio.post("/api/archive/ask", json={"question": "videos about the iPhone X"}, headers=AUTH).json()
+    conversation = first["conversation_id"]
+    assert first["answer"]["citations"] and "state" not in first["answer"]
+    assert all("path" not in cited for cited in first["answer"]["citations"])  # no server paths leave the studio
+    follow_up = studio.post("/api/archive/ask", json={"question": "what are its tags?", "conversation_id": conversation},
+                            headers=AUTH).json()
+    assert follow_up["conversation_id"] == conversation and "Face ID" in follow_up["answer"]["text"]
+    other = studio.post("/api/archive/ask", json={"question": "what are its tags?"}, headers=AUTH).json()
+    assert other["conversation_id"] != conversation  # a new conversation has no "it" to refer to
+    messages = studio.get(f"/api/archive/conversations/{conversation}", headers=AUTH).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "bot", "user", "bot"]
+    bad = studio.post("/api/archive/ask", json={"question": "x", "conversation_id": "../../etc"}, headers=AUTH)
+    assert bad.status_code == 422
