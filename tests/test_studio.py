@@ -115,6 +115,9 @@ def test_the_openapi_schema_covers_the_api(studio) -> None:
                  "/api/archive/ask", "/api/archive/conversations/{conversation_id}"]:
         assert path in paths, path
     assert "application/octet-stream" in paths["/api/videos"]["post"]["requestBody"]["content"]
+    docs = studio.get("/docs").text
+    assert "/static/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()  # works offline
+    assert studio.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
 
 
 def test_headline_lab_api_scores_and_improves(studio) -> None:

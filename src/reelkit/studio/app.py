@@ -1,6 +1,7 @@
 """The studio's FastAPI application: JSON API (``/api``, OpenAPI at ``/docs``), pages and media.
 
-Every route but ``/login``, ``/healthz`` and the static assets needs the studio's token, as
+Every route but ``/login``, ``/healthz``, the API's schema (``/openapi.json``, ``/docs``) and the static
+assets needs the studio's token, as
 ``Authorization: Bearer TOKEN`` (API clients) or the session cookie that ``/login`` sets (browsers).
 """
 
@@ -17,10 +18,12 @@ from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+import swagger_ui_bundle
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -118,12 +121,22 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
             runner.stop()
         engine.dispose()
 
-    app = FastAPI(title="reelkit studio", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="reelkit studio", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Upload a video, follow its analysis, and read overlays, thumbnails, faces, "
                               "popularity and headline ideas; score headlines; ask the archive bot. "
                               "Send `Authorization: Bearer TOKEN` with every request.")
     app.state.settings, app.state.sessions, app.state.runner = settings, sessions, runner
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        # Swagger UI from the swagger-ui-bundle wheel: FastAPI's default page loads it from a CDN,
+        # which an offline studio cannot reach.
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="reelkit studio API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     def authorised(request: Request) -> bool:
         header = request.headers.get("authorization", "")
