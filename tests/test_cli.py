@@ -44,9 +44,17 @@ def test_unwritable_output_folder(tmp_path, demo_video):
     assert "cannot write" in result.stderr
 
 
-def test_wrong_option_type_is_a_usage_error(demo_video, clean_dir):
-    result = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--sample-every", "often")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+def test_usage_errors_are_one_line(demo_video, clean_dir):
+    cases = {("overlays", str(demo_video), "-o", str(clean_dir), "--sample-every", "often"): "--sample-every",
+             ("analyze", str(demo_video), "-o", str(clean_dir), "-k", "0"): "--top",
+             ("analyze",): "Missing argument",
+             ("no-such-command",): "No such command"}
+    for args, words in cases.items():
+        result = run_cli(*args)
+        _assert_one_line_error(result)
+        assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+        assert words in result.stderr and "--help" in result.stderr
+    assert not clean_dir.exists()
 
 
 def test_good_video_results_survive_a_bad_one(bad_videos, demo_video, clean_dir):

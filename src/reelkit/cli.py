@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reelkit import __version__
 from reelkit.errors import OutputError, ReelkitError
+from typer.exceptions import TyperException
 
 app = typer.Typer(help="reelkit: read, judge and improve short-form videos.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -396,12 +397,25 @@ _register_capabilities()
 
 
 def main() -> None:
-    """Entry point: a ReelkitError becomes one line on stderr and exit code 2."""
+    """Entry point: a ReelkitError, or a usage error (a missing argument, an option out of range), becomes
+    one line on stderr and exit code 2."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except ReelkitError as error:
         print_error(error)
         sys.exit(2)
+    except typer.Abort:
+        console.print("[red]aborted[/]")
+        sys.exit(1)
+    except TyperException as error:  # Typer's own click-style usage errors
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
+            typer.echo(context.get_help())
+        else:
+            where = f" (see `{context.command_path} --help`)" if context is not None else ""
+            print_error(f"{error.format_message()}{where}")
+        sys.exit(getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
