@@ -104,9 +104,9 @@ def test_face_photo_scores_higher_than_a_faceless_one():
 
 def test_plug_ins_emotion_segmenter_and_popularity():
     astronaut = Candidate.from_rgb(skimage.data.astronaut())
-    happy = FaceScorer(emotion=lambda crop: {"happy": 0.9, "neutral": 0.1})(astronaut)
+    happy = FaceScorer(emotion=lambda crop: {"happiness": 0.9, "neutral": 0.1})(astronaut)
     glum = FaceScorer(emotion=lambda crop: {"sad": 0.9, "neutral": 0.1})(astronaut)
-    assert happy.value > glum.value and happy.details["emotions"]["happy"] == 0.9
+    assert happy.value > glum.value and happy.details["emotions"]["happiness"] == 0.9
 
     def centre_square(rgb):
         mask = np.zeros(rgb.shape[:2], bool)

@@ -382,6 +382,7 @@ def synth_archive(
 
 def _register_capabilities() -> None:
     from reelkit.archive.cli import archive_app
+    from reelkit.faces.cli import faces_command, train_emotionaldan_command
     from reelkit.headlines.cli import headlines_app, train_headlines_command
     from reelkit.studio.cli import studio_command
     from reelkit.thumbnails.cli import thumbnails_command
@@ -391,6 +392,8 @@ def _register_capabilities() -> None:
     app.command("thumbnails")(thumbnails_command)
     app.command("studio")(studio_command)
     app.add_typer(archive_app, name="archive")
+    app.command("faces")(faces_command)
+    train_app.command("emotionaldan")(train_emotionaldan_command)
 
 
 _register_capabilities()

@@ -54,3 +54,7 @@ class ArchiveError(ReelkitError):
 
 class FaceError(ReelkitError):
     """Faces cannot be found or analysed: an unreadable image or video, missing face data, a bad option."""
+
+
+class SegmentError(ReelkitError):
+    """Subjects cannot be segmented: an unreadable image, an unknown method or model, a bad scene setting."""

@@ -37,9 +37,10 @@ class _FaceLog:
 
     def __call__(self, candidate: Any) -> Any:
         score = self.scorer(candidate)
-        emotions = score.details.get("emotions")
-        for box in score.details.get("faces", []):
-            self.faces.append({"time": round(candidate.time, 2), "box": list(box), "emotion": emotions})
+        # The scorer judges the emotion of the largest face only (the first box); the others have none.
+        for number, box in enumerate(score.details.get("faces", [])):
+            emotion = score.details.get("emotions") if number == 0 else None
+            self.faces.append({"time": round(candidate.time, 2), "box": list(box), "emotion": emotion})
         return score
 
 

@@ -77,7 +77,7 @@ class FaceScorer:
 
     def __init__(self, weight: float = 1.0, emotion: EmotionModel | None = None,
                  min_height: float = 0.1, ideal_height: float = 0.2, max_height: float = 0.7,
-                 min_neighbors: int = 5, expressive: Sequence[str] = ("happy", "surprise"),
+                 min_neighbors: int = 5, expressive: Sequence[str] = ("happiness", "surprise"),
                  verify_eyes: bool = True) -> None:
         self.cascade = _cascade("haarcascade_frontalface_default.xml")
         # The face cascade alone fires on flowers and textures; a face must also show an eye.
@@ -273,8 +273,15 @@ class PopularityScorer:
         return Score(value, reason)
 
 
-def default_scorers(text: bool = True) -> list[FrameScorer]:
-    scorers: list[FrameScorer] = [SharpnessScorer(), FaceScorer(), SubjectScorer()]
+def default_scorers(text: bool = True, emotion: bool = True) -> list[FrameScorer]:
+    """Sharpness, faces (with EmotionalDAN's emotion of the largest face unless ``emotion=False``),
+    salient subject and, with ``text``, overlay text."""
+    face_emotion = None
+    if emotion:
+        from reelkit.faces import EmotionAdapter
+
+        face_emotion = EmotionAdapter()
+    scorers: list[FrameScorer] = [SharpnessScorer(), FaceScorer(emotion=face_emotion), SubjectScorer()]
     if text:
         scorers.append(TextScorer())
     return scorers

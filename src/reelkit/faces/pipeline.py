@@ -1,0 +1,172 @@
+"""Faces in an image: a detector finds the boxes, EmotionalDAN places 68 landmarks and reads the emotion.
+
+:class:`FaceAnalyzer` is composed of two swappable parts: any callable ``rgb -> list[Detection]`` is a
+detector (default: face-api's tiny face detector, :class:`~reelkit.faces.detect.FaceDetector`) and any
+callable ``(rgb, boxes) -> list[{"landmarks", "emotion"}]`` a predictor (default:
+:class:`EmotionalDANPredictor` with the shipped ``emotionaldan_small``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from reelkit.faces.data import initial_shape, make_crop, to_gray, transform_points
+from reelkit.faces.models import EmotionalDAN
+from reelkit.registry import create_model
+
+Box = Sequence[float]  # x0, y0, x1, y1 in pixels
+Predictor = Callable[[np.ndarray, Sequence[Box]], list[dict[str, Any]]]
+
+
+class EmotionalDANPredictor:
+    """Callable ``(rgb, boxes) -> [{"landmarks": (68, 2) array in image pixels, "emotion": {name: p}}]``.
+
+    Each face is aligned as in training: the model's mean shape is placed in the box, the grey image is
+    warped so that it lands on the canonical mean shape, and the landmarks come back through the inverse.
+    """
+
+    def __init__(self, model: EmotionalDAN, threads: int | None = None) -> None:
+        self.model = model.eval()
+        self.emotions = tuple(model.config.emotions)
+        self.box_shape = model.box_shape.numpy().astype(np.float64)
+        self.canonical = model.mean_shape.numpy().astype(np.float64)
+        self.size = model.config.image_size
+        self.threads = threads
+
+    @classmethod
+    def from_name(cls, model: str = "emotionaldan_small", weights: str | Path | None = None) -> "EmotionalDANPredictor":
+        return cls(create_model(model, pretrained=weights is None, weights=weights))
+
+    def crops(self, gray: np.ndarray, boxes: Sequence[Box]) -> tuple[torch.Tensor, list[np.ndarray]]:
+        crops, matrices = [], []
+        for box in boxes:
+            crop, matrix = make_crop(gray, initial_shape(np.asarray(box, np.float64), self.box_shape), self.canonical, self.size)
+            crops.append(crop)
+            matrices.append(matrix)
+        return torch.from_numpy(np.stack(crops)[:, None].astype(np.float32)), matrices
+
+    @torch.no_grad()
+    def __call__(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[dict[str, Any]]:
+        if len(boxes) == 0:
+            return []
+        crops, matrices = self.crops(to_gray(rgb), boxes)
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            output = self.model(crops)
+        finally:
+            torch.set_num_threads(previous)
+        probabilities = torch.softmax(output.logits, 1).numpy()
+        results = []
+        for points, matrix, probs in zip(output.landmarks[-1].numpy(), matrices, probabilities):
+            inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
+            results.append({"landmarks": transform_points(points.astype(np.float64), inverse),
+                            "emotion": {e: float(p) for e, p in zip(self.emotions, probs)}})
+        return results
+
+
+class FaceAnalyzer:
+    """Callable ``rgb (H, W, 3) uint8 -> list of faces``, largest first, each
+    ``{"box": [x0, y0, x1, y1], "score", "landmarks": [[x, y] x 68], "emotion": {emotion: p}}``.
+
+    >>> analyzer = FaceAnalyzer()  # face-api tiny face detector + shipped emotionaldan_small
+    >>> faces = analyzer(rgb)  # doctest: +SKIP
+    """
+
+    def __init__(self, detector: Callable[[np.ndarray], list] | None = None, predictor: Predictor | None = None,
+                 max_faces: int | None = None) -> None:
+        if detector is None:
+            from reelkit.faces.detect import FaceDetector
+
+            detector = FaceDetector()
+        self.detector = detector
+        self.predictor = predictor if predictor is not None else EmotionalDANPredictor.from_name()
+        self.max_faces = max_faces
+
+    def __call__(self, rgb: np.ndarray) -> list[dict[str, Any]]:
+        rgb = np.ascontiguousarray(rgb)
+        detections = sorted(self.detector(rgb), key=lambda d: d.width * d.height, reverse=True)[:self.max_faces]
+        predictions = self.predictor(rgb, [d.box for d in detections])
+        faces = []
+        for detection, prediction in zip(detections, predictions):
+            faces.append({"box": [round(float(v), 1) for v in detection.box], "score": round(float(detection.score), 4),
+                          "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in prediction["landmarks"]],
+                          "emotion": {k: round(float(v), 4) for k, v in prediction["emotion"].items()}})
+        return faces
+
+
+class EmotionAdapter:
+    """The emotion model of :class:`reelkit.thumbnails.scorers.FaceScorer`: ``face crop (RGB) -> {emotion: p}``.
+
+    The crop comes from another detector (OpenCV's cascade), so the face is looked for again inside the
+    crop framed in a grey border; if it is not found the whole crop is taken as the face's box.
+    """
+
+    def __init__(self, predictor: Predictor | None = None, detector: Callable[[np.ndarray], list] | None = None) -> None:
+        self.predictor = predictor if predictor is not None else EmotionalDANPredictor.from_name()
+        if detector is None:
+            from reelkit.faces.detect import FaceDetector
+
+            detector = FaceDetector()
+        self.detector = detector
+
+    def __call__(self, crop: np.ndarray) -> dict[str, float]:
+        crop = np.ascontiguousarray(crop)
+        height, width = crop.shape[:2]
+        if height < 8 or width < 8:
+            return {}
+        found = self.detector(crop)
+        box = max(found, key=lambda d: d.score).box if found else (0.0, 0.0, float(width), float(height))
+        return self.predictor(crop, [box])[0]["emotion"]
+
+
+# --- drawing -----------------------------------------------------------------------------------------
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+BOX_COLOUR, POINT_COLOUR = (255, 200, 0), (0, 230, 255)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(FONT, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+def top_emotion(face: dict[str, Any]) -> tuple[str, float]:
+    emotion = face["emotion"]
+    name = max(emotion, key=emotion.get)
+    return name, emotion[name]
+
+
+def annotate(rgb: np.ndarray, faces: list[dict[str, Any]]):
+    """The image with each face's box, landmarks and top emotion drawn on it (a PIL image)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(image)
+    scale = max(image.size) / 640  # lines and labels grow with the image
+    font = _font(max(8, round(14 * scale)))
+    for face in faces:
+        x0, y0, x1, y1 = face["box"]
+        draw.rectangle([x0, y0, x1, y1], outline=BOX_COLOUR, width=max(1, round(2 * scale)))
+        radius = max(1.0, 0.012 * (x1 - x0))
+        for x, y in face["landmarks"]:
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=POINT_COLOUR)
+        name, p = top_emotion(face)
+        label = f"{name} {p:.0%}"
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        height = bottom - top + 6
+        # above the box, else below it, else inside its top edge
+        ty = y0 - height if y0 - height >= 0 else y1 if y1 + height <= image.size[1] else max(y0, 0)
+        tx = min(max(x0, 0), max(image.size[0] - (right - left + 6), 0))
+        draw.rectangle([tx, ty, tx + right - left + 6, ty + height], fill=BOX_COLOUR)
+        draw.text((tx + 3, ty + 3 - top), label, fill=(0, 0, 0), font=font)
+    return image
