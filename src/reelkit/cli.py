@@ -384,6 +384,7 @@ def _register_capabilities() -> None:
     from reelkit.archive.cli import archive_app
     from reelkit.faces.cli import faces_command, train_emotionaldan_command
     from reelkit.headlines.cli import headlines_app, train_headlines_command
+    from reelkit.segment.cli import segment_command, synth_scenes_command, train_layered_command
     from reelkit.studio.cli import studio_command
     from reelkit.thumbnails.cli import thumbnails_command
 
@@ -394,6 +395,9 @@ def _register_capabilities() -> None:
     app.add_typer(archive_app, name="archive")
     app.command("faces")(faces_command)
     train_app.command("emotionaldan")(train_emotionaldan_command)
+    app.command("segment")(segment_command)
+    train_app.command("layered")(train_layered_command)
+    synth_app.command("scenes")(synth_scenes_command)
 
 
 _register_capabilities()

@@ -87,13 +87,15 @@ class RealBatches:
         return batch.contiguous(memory_format=torch.channels_last)
 
 
-def _make_optimizer(config: GANTrainConfig, params, lr: float) -> torch.optim.Optimizer:
-    if config.optim == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=config.betas)
-    return make_optimizer(config.optim, params)
+def gan_optimizer(name: str, params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    """Adam with the GAN's learning rate and betas, or any other reelkit optimizer by name."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+    return make_optimizer(name, params)
 
 
-def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Backward and step; KaFiStO's step also takes the loss (its measurement)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if isinstance(optimizer, KaFiStO):
@@ -115,8 +117,8 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
         discriminator.to(memory_format=torch.channels_last)
     z_dim = CONFIGS[config.model].z_dim
     loss = AdversarialLoss(config.loss, config.sigma, config.kdd_weight)
-    opt_g = _make_optimizer(config, generator.parameters(), config.lr_g)
-    opt_d = _make_optimizer(config, discriminator.parameters(), config.lr_d)
+    opt_g = gan_optimizer(config.optim, generator.parameters(), config.lr_g, config.betas)
+    opt_d = gan_optimizer(config.optim, discriminator.parameters(), config.lr_d, config.betas)
     real_batches = RealBatches(config.data, config.batch_size, data_rng)
     result = GANTrainResult()
     task = progress.add_task(f"train {config.model} ({config.loss})", total=config.steps) if progress else None
@@ -128,14 +130,14 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
             with torch.no_grad():
                 fake = generator(torch.randn(config.batch_size, z_dim))
             d_loss = loss.discriminator(discriminator(real), discriminator(fake))
-            _step(opt_d, d_loss)
+            optimizer_step(opt_d, d_loss)
         fake = generator(torch.randn(config.batch_size, z_dim))
         real_outputs = None
         if loss.uses_kdd:
             with torch.no_grad():
                 real_outputs = discriminator(real_batches.next())
         g_loss = loss.generator(real_outputs, discriminator(fake), aim_at_zero=config.optim == "kafisto")
-        _step(opt_g, g_loss)
+        optimizer_step(opt_g, g_loss)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise GANError(f"GAN losses diverged at step {step} (d {d_loss.item()}, g {g_loss.item()})")
         running["d_loss"] += d_loss.item()

@@ -1,0 +1,111 @@
+"""``reelkit segment``, ``reelkit train layered`` and ``reelkit synth scenes``.
+
+Registered by :func:`reelkit.cli._register_capabilities`::
+
+    app.command("segment")(segment_command)
+    train_app.command("layered")(train_layered_command)
+    synth_app.command("scenes")(synth_scenes_command)
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+METHODS = ("layered",)
+
+
+def segment_command(
+    images: List[Path] = typer.Argument(..., help="Image files to segment."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for <stem>_mask.png and <stem>_overlay.jpg."),
+    method: str = typer.Option("layered", help="Segmenter: layered (the perturbed layered GAN)."),
+    model: str = typer.Option("layered_small", help="Model name from the registry."),
+    weights: Optional[Path] = typer.Option(None, help="Weights file (default: the shipped ones)."),
+    threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Mask threshold on the soft foreground mask."),
+) -> None:
+    """Segment the main subject of images: a binary mask PNG and an overlay image per input."""
+    from reelkit.cli import writable_dir
+    from reelkit.errors import SegmentError
+    from reelkit.segment.layered.pipeline import LayeredSegmenter, read_image, segment_files
+
+    if method not in METHODS:
+        raise SegmentError(f"unknown segmentation method {method!r}; choose one of {', '.join(METHODS)}")
+    for path in images:  # unreadable inputs fail before any folder is made
+        read_image(path)
+    segmenter = LayeredSegmenter.from_name(model, weights, threshold)
+    out = writable_dir(out)
+    for path in segment_files(images, out, segmenter):
+        typer.echo(str(path))
+
+
+def train_layered_command(
+    out: Path = typer.Option(Path("src/reelkit/weights/layered_small.safetensors"), "--out", "-o",
+                             help="Weights file to write (model card .md, _curve.png and _samples.png beside it)."),
+    model: str = typer.Option("layered_small", help="Config: layered_small (32 px, CPU), layered_small64, layered (the "
+                                                    "paper's 128 px), layered_tiny (tests)."),
+    loss: str = typer.Option("hinge", help="hinge, ns, kdd or hinge+kdd (reelkit.gan)."),
+    optim: str = typer.Option("adam", help="adam (the paper's beta = 0, 0.99) or any of reelkit.optim (kafisto ...)."),
+    steps: int = typer.Option(3000, min=1, help="Generator steps."),
+    batch_size: int = typer.Option(32, min=2),
+    lr_g: float = typer.Option(2e-4, min=0.0),
+    lr_d: float = typer.Option(2e-4, min=0.0),
+    encoder_steps: int = typer.Option(1500, min=0, help="Encoder steps against the frozen generator."),
+    scenes: int = typer.Option(8000, min=2, help="Training scenes from reelkit.segment.data (split train)."),
+    no_shift: bool = typer.Option(False, "--no-shift", help="Ablation: train without the random foreground shift."),
+    heldout: int = typer.Option(200, min=0, help="Held-out scenes to evaluate on after training (0: skip)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (default: torch's)."),
+    max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop the GAN stage after this many minutes."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the perturbed layered GAN and its encoder; writes weights, model card, curves and samples."""
+    import torch
+
+    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.segment.layered.train import LayeredTrainConfig, evaluate_heldout, train_layered, write_layered_outputs
+
+    config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
+                                lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
+                                max_minutes=max_minutes)
+    config.validate()  # a bad config fails before any folder is made
+    if out.suffix != ".safetensors":
+        from reelkit.errors import SegmentError
+
+        raise SegmentError(f"--out must name a .safetensors file, got {out}")
+    writable_dir(out.parent)
+    if threads:
+        torch.set_num_threads(threads)
+    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with progress_bar() as progress:
+        trained, result = train_layered(config, progress=progress, log=console.print)
+    metrics: dict[str, float] = {}
+    if heldout:
+        with console.status(f"evaluating on {heldout} held-out scenes"):
+            metrics = evaluate_heldout(trained, heldout)
+    metrics["train_minutes"] = round(result.seconds / 60, 1)
+    written = write_layered_outputs(trained, config, result, metrics, out, command)
+    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
+    for path in written:
+        typer.echo(str(path))
+
+
+def synth_scenes_command(
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for scene_NNNNN.png, scene_NNNNN_mask.png, manifest.json."),
+    count: int = typer.Option(200, "-n", "--count", min=1, help="Number of scenes."),
+    size: int = typer.Option(64, min=16, help="Side of the square scenes in pixels."),
+    split: str = typer.Option("heldout", help="train or heldout (backgrounds and objects training never sees)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Write photo scenes with one pasted object and its exact mask (reelkit.segment.data)."""
+    from reelkit.cli import console, writable_dir
+    from reelkit.errors import SegmentError
+    from reelkit.segment.data import SPLITS, write_scenes
+
+    if split not in SPLITS:
+        raise SegmentError(f"unknown scene split {split!r}; choose one of {', '.join(SPLITS)}")
+    manifest = write_scenes(writable_dir(out), count, size, split, seed)
+    console.print(f"wrote {count} {split} scenes to {out}/", highlight=False)
+    typer.echo(str(manifest))

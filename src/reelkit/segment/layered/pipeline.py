@@ -1,0 +1,125 @@
+"""Segmenting images with a trained layered model: image -> encoder -> latent -> generator's mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from reelkit.errors import SegmentError, WeightsError
+from reelkit.segment.layered.models import CONFIGS, LayeredModel
+
+DEFAULT_MODEL = "layered_small"
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3); a missing or unreadable file is a :class:`SegmentError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SegmentError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise SegmentError(f"{path}: not a readable image ({type(error).__name__})") from None
+
+
+@dataclass
+class LayeredSegmenter:
+    """``segmenter(image)`` -> soft foreground mask (H, W) float in [0, 1] at the image's own size."""
+
+    model: LayeredModel
+    threshold: float = 0.5
+    batch_size: int = 64
+    refine_steps: int = 0  # optional: Adam steps on z from E(x) that lower |composite(G(z)) - x| (GAN inversion)
+    refine_lr: float = 0.05
+
+    @classmethod
+    def from_name(cls, name: str = DEFAULT_MODEL, weights: str | Path | None = None,
+                  threshold: float = 0.5) -> "LayeredSegmenter":
+        from reelkit.registry import create_model
+
+        if name not in CONFIGS:
+            raise SegmentError(f"unknown layered model {name!r}; choose one of {', '.join(CONFIGS)}")
+        try:
+            model = create_model(name, pretrained=weights is None, weights=weights)
+        except WeightsError as error:
+            raise SegmentError(str(error)) from None
+        return cls(model.eval(), threshold)
+
+    @property
+    def size(self) -> int:
+        return self.model.config.image_size
+
+    @torch.no_grad()
+    def predict(self, images: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        """Soft masks for RGB uint8 images of any size (resized to the model's, masks resized back)."""
+        self.model.eval()
+        masks: list[np.ndarray] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start: start + self.batch_size]
+            resized = np.stack([np.asarray(Image.fromarray(np.asarray(image, np.uint8)).convert("RGB").resize(
+                (self.size, self.size), Image.BILINEAR)) for image in chunk])
+            x = torch.from_numpy(resized).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+            soft = self._masks(x)
+            for image, mask in zip(chunk, soft):
+                height, width = np.asarray(image).shape[:2]
+                if (height, width) != mask.shape:
+                    mask = np.asarray(Image.fromarray(mask.astype(np.float32), mode="F").resize((width, height),
+                                                                                          Image.BILINEAR))
+                masks.append(np.clip(mask, 0.0, 1.0))
+        return masks
+
+    def _masks(self, x: torch.Tensor) -> np.ndarray:
+        z = self.model.encoder(x)
+        if self.refine_steps:
+            with torch.enable_grad():
+                z = z.detach().requires_grad_(True)
+                optimizer = torch.optim.Adam([z], lr=self.refine_lr)
+                for _ in range(self.refine_steps):
+                    loss = (self.model.generator(z).composite() - x).abs().mean((1, 2, 3)).sum()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+        return self.model.generator(z.detach()).mask[:, 0].numpy()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.predict([image])[0]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 40, 40),
+            threshold: float = 0.5) -> np.ndarray:
+    """The image with the background darkened and the foreground tinted, its outline drawn."""
+    from scipy import ndimage
+
+    foreground = mask >= threshold
+    out = image.astype(np.float32)
+    out[~foreground] *= 0.45
+    out[foreground] = 0.7 * out[foreground] + 0.3 * np.asarray(colour, np.float32)
+    edge = foreground & ~ndimage.binary_erosion(foreground, iterations=max(1, min(image.shape[:2]) // 150))
+    out[edge] = colour
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def segment_files(paths: list[Path], out_dir: Path, segmenter) -> list[Path]:
+    """For each image ``<stem>_mask.png`` (0/255) and ``<stem>_overlay.jpg`` in ``out_dir``.
+
+    Every image is read first, so an unreadable one fails before anything is written."""
+    images = [read_image(path) for path in paths]
+    stems = [Path(p).stem for p in paths]
+    if len(set(stems)) != len(stems):
+        raise SegmentError("two input images share a file name stem; their outputs would overwrite each other")
+    written: list[Path] = []
+    for stem, image, mask in zip(stems, images, segmenter.predict(images)):
+        binary = (mask >= segmenter.threshold).astype(np.uint8) * 255
+        for name, array, fmt in ((f"{stem}_mask.png", binary, "PNG"), (f"{stem}_overlay.jpg", overlay(image, mask), "JPEG")):
+            path = out_dir / name
+            tmp = path.with_name(f".{name}.part")
+            Image.fromarray(array).save(tmp, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+            tmp.replace(path)
+            written.append(path)
+    return written
