@@ -58,7 +58,9 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         assert any("smoking caterpillar" in line for line in lines), lines
         thumbnails = page.locator(".thumbnail img")
         assert thumbnails.count() >= 3
-        assert page.evaluate("() => [...document.querySelectorAll('.thumbnail img')].every(i => i.complete && i.naturalWidth > 0)")
+        thumbnails.last.scroll_into_view_if_needed()  # they load lazily, when scrolled to
+        page.wait_for_function("() => [...document.querySelectorAll('.thumbnail img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(ARTIFACTS / "2_results.png"), full_page=True)
 
         with page.expect_download() as download:
