@@ -268,7 +268,7 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
         return HeadlineImprover(scorer=scorer())
 
     scorer, improver = _Lazy(_scorer), _Lazy(_improver)
-    bot = install_archive_routes(app, settings, sessions, store, require_token)
+    bot = install_archive_routes(app, settings, sessions, require_token)
 
     def warm() -> None:
         try:
@@ -364,7 +364,7 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
-def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions, store: MediaStore,
+def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions,
                            require_token: Callable[..., None]) -> _Lazy:
     """``/api/archive/ask``: the archive bot, with each conversation's state kept in the database;
     returns the bot's lazy builder."""
