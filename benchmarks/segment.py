@@ -47,6 +47,7 @@ from PIL import Image  # noqa: E402
 from reelkit.registry import read_metadata, weights_path  # noqa: E402
 from reelkit.segment.data import SOURCES, make_scenes  # noqa: E402
 from reelkit.segment.metrics import f_max, iou  # noqa: E402
+from reelkit.segment.move.pipeline import box_iou, mask_boxes  # noqa: E402
 
 Method = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # images (N,H,W,3) -> (soft (N,H,W), binary)
 
@@ -88,6 +89,26 @@ def layered(weights: Path, name: str = "layered_small") -> Method:
     return predict
 
 
+def move(weights: Path, name: str = "move_small") -> Method:
+    from reelkit.segment.move.pipeline import MoveSegmentation
+
+    segmenter = MoveSegmentation.from_name(name, weights)
+
+    def predict(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        soft = np.stack(segmenter.predict(images))
+        return soft, soft >= segmenter.threshold
+    return predict
+
+
+def corloc(binary: np.ndarray, truths: np.ndarray) -> float:
+    """Fraction of scenes whose largest predicted region's box overlaps the object's box with IoU >= 0.5."""
+    hits = []
+    for prediction, truth in zip(binary, truths):
+        boxes, truth_boxes = mask_boxes(prediction), mask_boxes(truth, min_area=0.0)
+        hits.append(bool(boxes) and box_iou(boxes[0], truth_boxes[0]) >= 0.5)
+    return float(np.mean(hits))
+
+
 def evaluate(method: Method, images: np.ndarray, truths: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
     start = time.perf_counter()
     soft, binary = method(images)
@@ -95,8 +116,18 @@ def evaluate(method: Method, images: np.ndarray, truths: np.ndarray) -> tuple[di
     metrics = {"miou": float(np.mean([iou(p, t) for p, t in zip(binary, truths)])),
                "fmax": f_max(soft, truths),
                "pixel_accuracy": float((binary == truths).mean()),
+               "corloc": corloc(binary, truths),
                "ms_per_image": round(ms, 2)}
     return metrics, binary
+
+
+def ms_per_224_image(method: Method, count: int = 50) -> float:
+    """Milliseconds per 224 x 224 image (held-out scenes rendered at 224 px), resizing included."""
+    images = make_scenes(count, 224, "heldout", 1).images
+    method(images[:2])  # warm-up
+    start = time.perf_counter()
+    method(images)
+    return round((time.perf_counter() - start) * 1000 / count, 2)
 
 
 def mask_grid(images: np.ndarray, truths: np.ndarray, predictions: dict[str, np.ndarray], path: Path,
@@ -113,29 +144,37 @@ def mask_grid(images: np.ndarray, truths: np.ndarray, predictions: dict[str, np.
 def training_info(path: Path) -> dict[str, object]:
     meta = read_metadata(path)
     config = meta.get("train_config", {})
-    return {"weights": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+    info = {"weights": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
             "train_minutes": round(float(meta.get("seconds", 0)) / 60, 1), "command": meta.get("command"),
             "steps": config.get("steps"), "encoder_steps": config.get("encoder_steps"), "no_shift": config.get("no_shift")}
+    if meta.get("model", "").startswith("move"):  # MOVE's time includes the DINO and MAE backbones it needs
+        for backbone in ("dino_vittiny8", "mae_vittiny8"):
+            info["train_minutes"] += round(float(read_metadata(weights_path(backbone)).get("seconds", 0)) / 60, 1)
+    return info
 
 
-LABELS = {"layered": "layered GAN (shift)", "layered_no_shift": "layered GAN, no shift (ablation)",
+LABELS = {"move": "MOVE (DINO + MAE ViT-Tiny/8, reelkit-trained)", "layered": "layered GAN (shift)", "layered_no_shift": "layered GAN, no shift (ablation)",
           "saliency_sr": "OpenCV spectral residual + Otsu", "centre_prior": "centre prior (no image)"}
 
 
 def markdown(report: dict) -> str:
     lines = [f"Held-out scenes: {report['scenes']} at {report['size']} px (`reelkit.segment.data`, split `heldout`, "
              f"seed {report['seed']}); {report['machine']}.", "",
-             "| method | mean IoU | F-max | pixel accuracy | ms / image | training |", "|---|---|---|---|---|---|"]
+             "| method | mean IoU | F-max | pixel accuracy | CorLoc | ms / image | ms / 224 px image | training |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, result in report["methods"].items():
         training = report["training"].get(name)
-        train = f"{training['train_minutes']} min" if training else "-"
+        train = f"{training['train_minutes']:.1f} min" if training else "-"
+        ms_224 = f"{result['ms_per_224_image']:.1f}" if "ms_per_224_image" in result else "-"
         lines.append(f"| {LABELS.get(name, name)} | {result['miou']:.3f} | {result['fmax']:.3f} | "
-                     f"{result['pixel_accuracy']:.3f} | {result['ms_per_image']:.2f} | {train} |")
+                     f"{result['pixel_accuracy']:.3f} | {result['corloc']:.3f} | {result['ms_per_image']:.2f} | "
+                     f"{ms_224} | {train} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--move-weights", type=Path, default=weights_path("move_small"))
     parser.add_argument("--weights", type=Path, default=weights_path("layered_small"))
     parser.add_argument("--ablation-weights", type=Path, default=ROOT / "runs/segment/layered_small_noshift.safetensors")
     parser.add_argument("--scenes", type=int, default=300)
@@ -150,9 +189,9 @@ def main() -> None:
     train_area = float(make_scenes(300, args.size, "train", args.seed).masks.mean())
     methods: dict[str, Method] = {}
     training: dict[str, dict] = {}
-    for name, path in (("layered", args.weights), ("layered_no_shift", args.ablation_weights)):
+    for name, path in (("move", args.move_weights), ("layered", args.weights), ("layered_no_shift", args.ablation_weights)):
         if path.is_file():
-            methods[name] = layered(path)
+            methods[name] = move(path) if name == "move" else layered(path)
             training[name] = training_info(path)
         else:
             print(f"{name}: no weights at {path}, skipped", file=sys.stderr)
@@ -162,6 +201,8 @@ def main() -> None:
     results, predictions = {}, {}
     for name, method in methods.items():
         results[name], predictions[name] = evaluate(method, scenes.images, scenes.masks)
+        if name in ("move", "layered", "saliency_sr"):
+            results[name]["ms_per_224_image"] = ms_per_224_image(method)
         print(f"{name}: {results[name]}", file=sys.stderr)
     args.images.mkdir(parents=True, exist_ok=True)
     grid_path = args.images / "masks.png"

@@ -384,7 +384,7 @@ def _register_capabilities() -> None:
     from reelkit.archive.cli import archive_app
     from reelkit.faces.cli import faces_command, train_emotionaldan_command
     from reelkit.headlines.cli import headlines_app, train_headlines_command
-    from reelkit.segment.cli import segment_command, synth_scenes_command, train_layered_command
+    from reelkit.segment.cli import segment_command, synth_scenes_command, train_layered_command, train_move_command
     from reelkit.studio.cli import studio_command
     from reelkit.thumbnails.cli import thumbnails_command
 
@@ -397,7 +397,12 @@ def _register_capabilities() -> None:
     train_app.command("emotionaldan")(train_emotionaldan_command)
     app.command("segment")(segment_command)
     train_app.command("layered")(train_layered_command)
+    train_app.command("move")(train_move_command)
+    from reelkit.segment.move.dino import train_dino_command
+    train_app.command("dino")(train_dino_command)
     synth_app.command("scenes")(synth_scenes_command)
+    from reelkit.segment.move.mae import train_mae_command
+    train_app.command("mae")(train_mae_command)
 
 
 _register_capabilities()

@@ -22,7 +22,8 @@ from reelkit.errors import WeightsError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # Modules that register models when imported; create_model imports them on first use.
 _PROVIDERS = ("reelkit.text.models", "reelkit.gan.models", "reelkit.headlines.models", "reelkit.popularity.models",
-              "reelkit.faces.models", "reelkit.segment.layered.models")
+              "reelkit.faces.models", "reelkit.segment.layered.models",
+              "reelkit.segment.move.models")
 
 
 @dataclass(frozen=True)

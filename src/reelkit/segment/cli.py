@@ -16,18 +16,22 @@ from typing import List, Optional
 
 import typer
 
-METHODS = ("layered",)
+METHODS = ("layered", "move")
+DEFAULT_MODELS = {"layered": "layered_small", "move": "move_small"}
 
 
 def segment_command(
     images: List[Path] = typer.Argument(..., help="Image files to segment."),
-    out: Path = typer.Option(..., "-o", "--out", help="Folder for <stem>_mask.png and <stem>_overlay.jpg."),
-    method: str = typer.Option("layered", help="Segmenter: layered (the perturbed layered GAN)."),
-    model: str = typer.Option("layered_small", help="Model name from the registry."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for <stem>_mask.png, <stem>_overlay.jpg (and <stem>.json "
+                                                     "with boxes for move)."),
+    method: str = typer.Option("layered", help="Segmenter: layered (the perturbed layered GAN) or move (MOVE)."),
+    model: Optional[str] = typer.Option(None, help="Model name from the registry (default: layered_small / move_small)."),
     weights: Optional[Path] = typer.Option(None, help="Weights file (default: the shipped ones)."),
+    backbone_weights: Optional[Path] = typer.Option(None, help="move: a DINO checkpoint file (e.g. the official "
+                                                                "dino_deitsmall8_pretrain.pth for --model move)."),
     threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Mask threshold on the soft foreground mask."),
 ) -> None:
-    """Segment the main subject of images: a binary mask PNG and an overlay image per input."""
+    """Segment the main subject of images: a binary mask PNG and an overlay image per input (move: also boxes)."""
     from reelkit.cli import writable_dir
     from reelkit.errors import SegmentError
     from reelkit.segment.layered.pipeline import LayeredSegmenter, read_image, segment_files
@@ -36,9 +40,69 @@ def segment_command(
         raise SegmentError(f"unknown segmentation method {method!r}; choose one of {', '.join(METHODS)}")
     for path in images:  # unreadable inputs fail before any folder is made
         read_image(path)
-    segmenter = LayeredSegmenter.from_name(model, weights, threshold)
+    name = model or DEFAULT_MODELS[method]
+    if method == "move":
+        from reelkit.segment.move.pipeline import MoveSegmentation, write_boxes
+
+        segmenter = MoveSegmentation.from_name(name, weights, backbone_weights, threshold)
+    else:
+        segmenter = LayeredSegmenter.from_name(name, weights, threshold)
     out = writable_dir(out)
     for path in segment_files(images, out, segmenter):
+        typer.echo(str(path))
+    if method == "move":
+        for path in write_boxes(images, out, segmenter):
+            typer.echo(str(path))
+
+
+def train_move_command(
+    out: Path = typer.Option(Path("src/reelkit/weights/move_small.safetensors"), "--out", "-o",
+                             help="Weights file to write (head + LayerNorm; model card .md and _curve.png beside it)."),
+    model: str = typer.Option("move_small", help="Config: move_small (64 px, reelkit's DINO/MAE, CPU), move (the "
+                                                 "paper's: DINO ViT-S/8 + MAE ViT-L/16 at 224 px, give the checkpoint "
+                                                 "files), move_micro (tests)."),
+    backbone_weights: Optional[Path] = typer.Option(None, help="DINO checkpoint file (default: the config's shipped one)."),
+    inpainter_weights: Optional[Path] = typer.Option(None, help="MAE checkpoint file (default: the config's shipped one)."),
+    steps: int = typer.Option(1500, min=1, help="Segmenter steps (as many discriminator steps)."),
+    batch_size: int = typer.Option(32, min=2),
+    lr: float = typer.Option(2e-4, min=0.0),
+    lr_d: float = typer.Option(2e-4, min=0.0),
+    bin_warmup: int = typer.Option(2500, min=0, help="Steps over which the binarisation weight ramps up."),
+    min_area: float = typer.Option(0.05, min=0.0, max=1.0, help="Minimum mask area (fraction of the image)."),
+    scenes: int = typer.Option(20000, min=2, help="Training scenes from reelkit.segment.data (split train)."),
+    heldout: int = typer.Option(300, min=0, help="Held-out scenes to evaluate on after training (0: skip)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (default: torch's)."),
+    max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop after this many minutes."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train MOVE's mask head on frozen DINO features against a discriminator; writes weights, card and curves."""
+    import torch
+
+    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.errors import SegmentError
+    from reelkit.segment.move.train import MoveTrainConfig, evaluate_heldout, train_move, train_monitor, write_move_outputs
+
+    config = MoveTrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, lr_d=lr_d, bin_warmup=bin_warmup,
+                             min_area=min_area, scenes=scenes, seed=seed, max_minutes=max_minutes,
+                             extractor_weights=str(backbone_weights) if backbone_weights else None,
+                             inpainter_weights=str(inpainter_weights) if inpainter_weights else None)
+    config.validate()  # a bad config fails before any folder is made
+    if out.suffix != ".safetensors":
+        raise SegmentError(f"--out must name a .safetensors file, got {out}")
+    writable_dir(out.parent)
+    if threads:
+        torch.set_num_threads(threads)
+    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with progress_bar() as progress:
+        segmenter, result = train_move(config, progress=progress, log=console.print, monitor=train_monitor(config))
+    metrics: dict[str, float] = {}
+    if heldout:
+        with console.status(f"evaluating on {heldout} held-out scenes"):
+            metrics = evaluate_heldout(segmenter, heldout)
+    metrics["train_minutes"] = round(result.seconds / 60, 1)
+    written = write_move_outputs(segmenter, config, result, metrics, out, command)
+    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
+    for path in written:
         typer.echo(str(path))
 
 
