@@ -2,15 +2,17 @@
 of reelkit's scene generator (``reelkit.segment.data``, split ``heldout``: backgrounds, object photos, textures
 and shapes that training never sees), all in one run.
 
-- Metrics against the exact ground-truth masks: mean IoU and pixel accuracy of the binary masks (layered:
-  mask >= 0.5; saliency: Otsu's threshold of its map), and F-max (beta^2 = 0.3, max over 254 thresholds of the
-  F-measure of precision and recall averaged over images) of the soft maps.
-- Methods: ``layered`` (the shipped ``layered_small``), ``layered_no_shift`` (the same training without the
-  random shift, the paper's ablation; ``runs/segment/layered_small_noshift.safetensors``), ``saliency_sr``
-  (cv2.saliency.StaticSaliencySpectralResidual + Otsu) and ``centre_prior`` (a centred disc of the mean object
-  area: what a segmenter that ignores the image gets). Further methods (MOVE) register in ``METHODS``.
-- Also: milliseconds per image (1 thread), the training time from each weights file, and a grid of masks for
-  a dozen scenes (``docs/benchmarks/segment/masks.png``).
+- Metrics against the exact ground-truth masks: mean IoU and pixel accuracy of the binary masks (MOVE, layered:
+  mask >= 0.5; saliency: Otsu's threshold of its map), F-max (beta^2 = 0.3, max over 254 thresholds of the
+  F-measure of precision and recall averaged over images) of the soft maps, and CorLoc (the box of the largest
+  predicted region overlaps the object's box with IoU >= 0.5).
+- Methods: ``move`` (``move_small``, on reelkit's own DINO and MAE), ``layered`` (``--weights``),
+  ``layered_no_shift`` (the same training without the random shift, the paper's ablation;
+  ``runs/segment/layered_small_noshift.safetensors``), ``saliency_sr`` (cv2.saliency.StaticSaliencySpectralResidual
+  + Otsu) and ``centre_prior`` (a centred disc of the mean object area: what a segmenter that ignores the image gets).
+- Also: milliseconds per image (1 thread) at the benchmark's size and per 224 x 224 image (resizing included),
+  the training time from each weights file (MOVE's includes its DINO and MAE), and a grid of masks for a dozen
+  scenes (``docs/benchmarks/segment/masks.png``).
 
 OpenCV's saliency module is in opencv-contrib-python only; reelkit's .venv has opencv-python (and rapidocr's
 opencv-python-headless), which share the ``cv2`` folder, so the contrib wheel of the same version goes into a
@@ -18,8 +20,8 @@ folder of its own, put first on ``sys.path`` by this script only::
 
     .venv/bin/pip install --no-deps --target benchmarks/.cache/opencv-contrib "opencv-contrib-python==$(.venv/bin/python -c 'import cv2; print(cv2.__version__)').*"
 
-Run from the repo root (after ``reelkit train layered`` and ``reelkit train layered --no-shift --out
-runs/segment/layered_small_noshift.safetensors``)::
+Run from the repo root (after ``reelkit train move``, ``reelkit train layered`` and ``reelkit train layered
+--no-shift --out runs/segment/layered_small_noshift.safetensors``)::
 
     .venv/bin/python benchmarks/segment.py [--scenes 300]
 """

@@ -245,3 +245,21 @@ def test_segmentation_masks_keep_each_images_size(backbones, tmp_path):
     assert [m.shape for m in masks] == [(40, 70), (32, 32)]
     assert all(0 <= m.min() and m.max() <= 1 for m in masks)
     assert isinstance(trainable_parts(segmenter), torch.nn.ModuleDict)
+
+
+def test_move_plugs_into_the_thumbnail_subject_scorer(backbones):
+    from reelkit.errors import ThumbnailError
+    from reelkit.thumbnails.candidates import Candidate
+    from reelkit.thumbnails.scorers import SubjectScorer, subject_segmenter
+
+    config = MoveTrainConfig(model="move_micro", steps=1, batch_size=2, scenes=4,
+                             extractor_weights=backbones["dino"], inpainter_weights=backbones["mae"])
+    segmenter, _ = train_move(config)
+    scorer = SubjectScorer(segmenter=MoveSegmentation(segmenter))
+    candidate = Candidate.from_rgb(make_scenes(1, 96, "heldout").images[0])
+    assert scorer.mask(candidate).shape == candidate.resized(scorer.analysis_side).shape[:2]
+    score = scorer(candidate)
+    assert 0.0 <= score.value <= 1.0 and score.reason
+    assert subject_segmenter("saliency") is None
+    with pytest.raises(ThumbnailError, match="unknown subject segmenter"):
+        subject_segmenter("sam")

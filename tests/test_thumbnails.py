@@ -169,7 +169,7 @@ def test_bad_video_fails_before_any_output(bad_videos, tmp_path, kind):
 
     out = tmp_path / "thumbs"
     with pytest.raises(ReelkitError) as error:
-        thumbnails_command(bad_videos[kind], top=5, out=out, every=0.5, no_text=True)
+        thumbnails_command(bad_videos[kind], top=5, out=out, every=0.5, no_text=True, subject="saliency")
     assert "\n" not in str(error.value) and bad_videos[kind].name in str(error.value)
     assert not out.exists() or not any(out.iterdir())
 

@@ -18,18 +18,23 @@ def thumbnails_command(
                                        help="Folder for the results (default: the video's folder)."),
     every: float = typer.Option(0.5, "--every", min=0.05, help="Seconds between candidate frames."),
     no_text: bool = typer.Option(False, "--no-text", help="Skip the overlay-text scorer (faster)."),
+    subject: str = typer.Option("saliency", help="Subject segmenter: saliency (spectral residual) or move (MOVE, "
+                                                 "once `reelkit train move` has trained it)."),
 ) -> None:
     """Pick the best thumbnail frames: <stem>_thumb1.jpg ..., <stem>_contact_sheet.jpg, <stem>_thumbnails.json."""
     from reelkit.cli import console, progress_bar, writable_dir
     from reelkit.errors import ThumbnailError
     from reelkit.thumbnails.pipeline import ThumbnailRanker, export_thumbnails
+    from reelkit.thumbnails.scorers import SUBJECT_SEGMENTERS
     from reelkit.video import VideoReader
 
     if top < 1:
         raise ThumbnailError(f"--top must be at least 1, got {top}")
+    if subject not in SUBJECT_SEGMENTERS:
+        raise ThumbnailError(f"unknown --subject {subject!r}; choose one of {', '.join(SUBJECT_SEGMENTERS)}")
     VideoReader(video)  # a missing or unreadable file fails here, before any folder is made
     out = writable_dir(out if out is not None else video.parent)
-    ranker = ThumbnailRanker.default(every=every, text=not no_text)
+    ranker = ThumbnailRanker.default(every=every, text=not no_text, subject=subject)
     with progress_bar() as progress:
         task = progress.add_task(video.name, total=None)
         result = ranker.rank(video, top,

@@ -78,9 +78,10 @@ class ThumbnailRanker:
     @classmethod
     def default(cls, every: float = 0.5, text: bool = True,
                 popularity: Callable[[np.ndarray], float] | None = None,
-                popularity_weight: float = 1.0) -> ThumbnailRanker:
-        """The built-in sampler and scorers; ``popularity`` (RGB -> [0, 1]) adds a :class:`PopularityScorer`."""
-        scorers = default_scorers(text=text)
+                popularity_weight: float = 1.0, subject: str = "saliency") -> ThumbnailRanker:
+        """The built-in sampler and scorers; ``popularity`` (RGB -> [0, 1]) adds a :class:`PopularityScorer`;
+        ``subject`` picks the subject segmenter (``move`` or ``saliency``)."""
+        scorers = default_scorers(text=text, subject=subject)
         if popularity is not None:
             scorers.append(PopularityScorer(popularity, weight=popularity_weight))
         return cls(CandidateSampler(SamplerConfig(every=every)), scorers)

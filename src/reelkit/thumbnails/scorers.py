@@ -273,15 +273,32 @@ class PopularityScorer:
         return Score(value, reason)
 
 
-def default_scorers(text: bool = True, emotion: bool = True) -> list[FrameScorer]:
+SUBJECT_SEGMENTERS = ("move", "saliency")
+
+
+def subject_segmenter(kind: str) -> Segmenter | None:
+    """The subject scorer's segmenter: ``move`` (MOVE's shipped ``move_small``) or ``saliency`` (None: the
+    built-in spectral-residual saliency)."""
+    if kind not in SUBJECT_SEGMENTERS:
+        raise ThumbnailError(f"unknown subject segmenter {kind!r}; choose one of {', '.join(SUBJECT_SEGMENTERS)}")
+    if kind == "saliency":
+        return None
+    from reelkit.segment.move.pipeline import MoveSegmentation
+
+    return MoveSegmentation.from_name("move_small")
+
+
+def default_scorers(text: bool = True, emotion: bool = True, subject: str = "saliency") -> list[FrameScorer]:
     """Sharpness, faces (with EmotionalDAN's emotion of the largest face unless ``emotion=False``),
-    salient subject and, with ``text``, overlay text."""
+    the salient subject (spectral-residual saliency, or MOVE's mask with ``subject="move"``) and, with
+    ``text``, overlay text."""
     face_emotion = None
     if emotion:
         from reelkit.faces import EmotionAdapter
 
         face_emotion = EmotionAdapter()
-    scorers: list[FrameScorer] = [SharpnessScorer(), FaceScorer(emotion=face_emotion), SubjectScorer()]
+    scorers: list[FrameScorer] = [SharpnessScorer(), FaceScorer(emotion=face_emotion),
+                                  SubjectScorer(segmenter=subject_segmenter(subject))]
     if text:
         scorers.append(TextScorer())
     return scorers

@@ -53,17 +53,19 @@ class MoveConfig:
     disc_blocks: tuple[int, ...] = (2, 5, 8, 11)
     disc_channels: int = 64
     disc_pixel_widths: tuple[int, ...] = (64, 128, 256, 256)
+    disc_augment: bool = True  # DiffAugment "color" on every discriminator input (official --diffaug_policy color)
     extractor_weights: str = ""  # registry name of the backbone weights ("" = give --backbone-weights)
     inpainter_weights: str = ""
 
 
 MOVE_CONFIGS: dict[str, MoveConfig] = {
     "move": MoveConfig(),  # the paper's: DINO ViT-S/8 + MAE ViT-L/16 at 224 px (official checkpoints via files)
-    # CPU: reelkit's own DINO and MAE ViT-Tiny/8 at 64 px. The inpainter is MAE without the GAN fine-tune, so the
-    # background copies the real image outside the inpainted tokens (official --copy_real_in_inpainted, which
-    # its README prescribes for the no-GAN MAE).
+    # CPU: reelkit's own DINO and MAE ViT-Tiny/8 at 64 px, a 32-channel head and no discriminator augmentation (in
+    # a run of ~1,000 steps the colour jitter only slowed the discriminator down). The inpainter is MAE without the
+    # GAN fine-tune, so the background copies the real image outside the inpainted tokens (official
+    # --copy_real_in_inpainted, which its README prescribes for the no-GAN MAE).
     "move_small": MoveConfig(image_size=64, extractor=BACKBONE, inpainter=BACKBONE, copy_real_in_inpainted=True,
-                             head_min_channels=32,
+                             head_min_channels=32, disc_augment=False,
                              disc_blocks=(1, 3, 5), disc_channels=64, disc_pixel_widths=(32, 64, 128),
                              extractor_weights=DINO_NAME, inpainter_weights=MAE_NAME),
     "move_micro": MoveConfig(image_size=32, extractor="vit_micro_patch8_32", inpainter="vit_micro_patch8_32",
@@ -232,9 +234,10 @@ def diff_augment_colour(images: torch.Tensor, generator: torch.Generator | None 
 
 
 def _down_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    # Projected GAN's DownBlock: 4x4 stride-2 conv, BN, LeakyReLU 0.2.
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(out_channels),
-                         nn.LeakyReLU(0.2))
+    # Projected GAN's DownBlock (4x4 stride-2 conv, LeakyReLU 0.2) without its batch norm: real and fake batches
+    # pass through the discriminator separately, and batch norm would erase the very batch statistics (blur,
+    # ghosting) that tell them apart.
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 4, 2, 1), nn.LeakyReLU(0.2))
 
 
 class ProjectedDiscriminator(nn.Module):
@@ -251,6 +254,7 @@ class ProjectedDiscriminator(nn.Module):
         vit.requires_grad_(False)
         self.vit = vit.eval()
         self.blocks = config.disc_blocks
+        self.augment = config.disc_augment
         self.projections = nn.ModuleList(nn.Conv2d(vit.embed_dim, config.disc_channels, 1) for _ in config.disc_blocks)
         self.projections.requires_grad_(False)  # CCM: random and fixed
         grid = config.image_size // vit.patch_size
@@ -273,10 +277,10 @@ class ProjectedDiscriminator(nn.Module):
         self.vit.eval()
         return self
 
-    def forward(self, images: torch.Tensor, augment: bool = True) -> list[torch.Tensor]:
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         """``images`` ImageNet-normalised -> one logit map per head."""
         pixels = denormalise(images) * 2 - 1
-        if augment:
+        if self.augment and self.training:
             pixels = diff_augment_colour(pixels)
         logits = [self.pixel_head(pixels).flatten(1)]
         h, w = self.vit.grid_size(images)

@@ -49,8 +49,11 @@ class MoveTrainConfig:
     log_every: int = 25
     extractor_weights: str | None = None  # official DINO / MAE checkpoint files (default: the config's registry names)
     inpainter_weights: str | None = None
+    device: str = "cpu"  # "cuda" for the paper-scale config
 
     def validate(self) -> None:
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SegmentError(f"--device {self.device}: no CUDA device is available here")
         if self.model not in MOVE_CONFIGS:
             raise SegmentError(f"unknown MOVE model {self.model!r}; choose one of {', '.join(MOVE_CONFIGS)}")
         if self.batch_size < 2 or self.steps < 1 or self.scenes < self.batch_size:
@@ -108,8 +111,10 @@ def mask_terms(mask_shifted: torch.Tensor, config: MoveTrainConfig, patch: int, 
 class SceneBatches:
     """Endless shuffled batches of training scenes, ImageNet-normalised, augmented."""
 
-    def __init__(self, images: np.ndarray, batch_size: int, scale_min: float, generator: torch.Generator):
+    def __init__(self, images: np.ndarray, batch_size: int, scale_min: float, generator: torch.Generator,
+                 device: str = "cpu"):
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        self.device = device
         self.batch_size, self.scale_min, self.generator = batch_size, scale_min, generator
         self.order, self.position = torch.randperm(len(self.images), generator=generator), 0
 
@@ -119,7 +124,7 @@ class SceneBatches:
         index = self.order[self.position: self.position + self.batch_size]
         self.position += self.batch_size
         batch = self.images[index].float() / 255
-        return normalise(random_resized_crop(batch, self.scale_min, self.generator))
+        return normalise(random_resized_crop(batch, self.scale_min, self.generator)).to(self.device)
 
 
 def build_training(config: MoveTrainConfig) -> tuple[MoveComposer, ProjectedDiscriminator]:
@@ -139,9 +144,11 @@ def train_move(config: MoveTrainConfig, progress=None, log: Callable[[str], None
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     composer, discriminator = build_training(config)
+    composer.to(config.device)
+    discriminator.to(config.device)
     size = composer.config.image_size
     scenes = cached_scenes(config.scenes, size, "train", config.seed)
-    batches = SceneBatches(scenes.images, config.batch_size, config.scale_min, generator)
+    batches = SceneBatches(scenes.images, config.batch_size, config.scale_min, generator, config.device)
     trainable = [p for p in composer.segmenter.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas, weight_decay=0.0)
     optimizer_d = torch.optim.AdamW([p for p in discriminator.parameters() if p.requires_grad], lr=config.lr_d,
@@ -288,10 +295,11 @@ def write_move_outputs(segmenter: MoveSegmenter, config: MoveTrainConfig, result
 def predict_masks(segmenter: MoveSegmenter, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """Soft masks (N, H, W) for uint8 scenes at the model's size."""
     segmenter.eval()
+    device = next(segmenter.head.parameters()).device
     out = []
     for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(images[start: start + batch_size]).permute(0, 3, 1, 2).float() / 255
-        out.append(segmenter(normalise(x))[:, 0].numpy())
+        x = torch.from_numpy(images[start: start + batch_size]).permute(0, 3, 1, 2).float().to(device) / 255
+        out.append(segmenter(normalise(x))[:, 0].cpu().numpy())
     return np.concatenate(out)
 
 
