@@ -80,26 +80,24 @@ def centre_prior(area: float) -> Method:
     return predict
 
 
-def layered(weights: Path, name: str = "layered_small") -> Method:
-    from reelkit.segment.layered import LayeredSegmenter
-
-    segmenter = LayeredSegmenter.from_name(name, weights)
-
+def segmenter_method(segmenter) -> Method:
+    """A reelkit segmenter (``predict`` -> soft masks, ``threshold``) as a benchmark method."""
     def predict(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         soft = np.stack(segmenter.predict(images))
         return soft, soft >= segmenter.threshold
     return predict
+
+
+def layered(weights: Path, name: str = "layered_small") -> Method:
+    from reelkit.segment.layered import LayeredSegmenter
+
+    return segmenter_method(LayeredSegmenter.from_name(name, weights))
 
 
 def move(weights: Path, name: str = "move_small") -> Method:
     from reelkit.segment.move.pipeline import MoveSegmentation
 
-    segmenter = MoveSegmentation.from_name(name, weights)
-
-    def predict(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        soft = np.stack(segmenter.predict(images))
-        return soft, soft >= segmenter.threshold
-    return predict
+    return segmenter_method(MoveSegmentation.from_name(name, weights))
 
 
 def corloc(binary: np.ndarray, truths: np.ndarray) -> float:

@@ -10,6 +10,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from reelkit.errors import SegmentError, WeightsError
+from reelkit.segment.images import predict_resized
 from reelkit.segment.layered.models import CONFIGS, LayeredModel
 
 DEFAULT_MODEL = "layered_small"
@@ -59,20 +60,10 @@ class LayeredSegmenter:
     def predict(self, images: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Soft masks for RGB uint8 images of any size (resized to the model's, masks resized back)."""
         self.model.eval()
-        masks: list[np.ndarray] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start: start + self.batch_size]
-            resized = np.stack([np.asarray(Image.fromarray(np.asarray(image, np.uint8)).convert("RGB").resize(
-                (self.size, self.size), Image.BILINEAR)) for image in chunk])
-            x = torch.from_numpy(resized).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-            soft = self._masks(x)
-            for image, mask in zip(chunk, soft):
-                height, width = np.asarray(image).shape[:2]
-                if (height, width) != mask.shape:
-                    mask = np.asarray(Image.fromarray(mask.astype(np.float32), mode="F").resize((width, height),
-                                                                                          Image.BILINEAR))
-                masks.append(np.clip(mask, 0.0, 1.0))
-        return masks
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return self._masks(torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(127.5).sub(1.0))
+        return predict_resized(images, self.size, self.batch_size, run)
 
     def _masks(self, x: torch.Tensor) -> np.ndarray:
         z = self.model.encoder(x)

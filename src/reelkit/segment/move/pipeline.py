@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from reelkit.errors import SegmentError, WeightsError
+from reelkit.segment.images import predict_resized
 from reelkit.segment.move.models import MOVE_CONFIGS, FeatureExtractor, MoveSegmenter, normalise
 
 DEFAULT_MODEL = "move_small"
@@ -97,19 +98,10 @@ class MoveSegmentation:
     def predict(self, images: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Soft masks for RGB uint8 images of any size (resized to the model's size, masks resized back)."""
         self.segmenter.eval()
-        masks: list[np.ndarray] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start: start + self.batch_size]
-            resized = np.stack([np.asarray(Image.fromarray(np.asarray(image, np.uint8)).convert("RGB").resize(
-                (self.size, self.size), Image.BICUBIC)) for image in chunk])
-            x = normalise(torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255)
-            for image, mask in zip(chunk, self.segmenter(x)[:, 0].numpy()):
-                height, width = np.asarray(image).shape[:2]
-                if (height, width) != mask.shape:
-                    mask = np.asarray(Image.fromarray(mask.astype(np.float32), mode="F").resize((width, height),
-                                                                                          Image.BILINEAR))
-                masks.append(np.clip(mask, 0.0, 1.0))
-        return masks
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return self.segmenter(normalise(torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255))[:, 0].numpy()
+        return predict_resized(images, self.size, self.batch_size, run, Image.BICUBIC)
 
     def boxes(self, mask: np.ndarray, min_area: float = 0.01) -> list[list[int]]:
         """Boxes of the thresholded mask's regions, largest first (the first is the single-object box)."""
