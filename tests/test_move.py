@@ -263,3 +263,11 @@ def test_move_plugs_into_the_thumbnail_subject_scorer(backbones):
     assert subject_segmenter("saliency") is None
     with pytest.raises(ThumbnailError, match="unknown subject segmenter"):
         subject_segmenter("sam")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+@pytest.mark.parametrize("command", ["dino", "mae", "move"])
+def test_asking_for_cuda_without_one_is_a_one_line_error(command, tmp_path):
+    result = run_cli("train", command, "--device", "cuda", "-o", str(tmp_path / "w.safetensors"))
+    assert result.returncode == 2 and "no CUDA device" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())

@@ -74,6 +74,10 @@ def train_move_command(
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (default: torch's)."),
     max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop after this many minutes."),
     device: str = typer.Option("cpu", help="cpu, or cuda for the paper-scale config."),
+    copy_real: Optional[bool] = typer.Option(None, "--copy-real/--autoencode-real",
+                                             help="Background outside the inpainted tokens: the real image, or the "
+                                                  "MAE's reconstruction of it (the paper's default); default: the "
+                                                  "model config's."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train MOVE's mask head on frozen DINO features against a discriminator; writes weights, card and curves."""
@@ -86,7 +90,8 @@ def train_move_command(
     config = MoveTrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, lr_d=lr_d, bin_warmup=bin_warmup,
                              min_area=min_area, scenes=scenes, seed=seed, max_minutes=max_minutes,
                              extractor_weights=str(backbone_weights) if backbone_weights else None,
-                             inpainter_weights=str(inpainter_weights) if inpainter_weights else None, device=device)
+                             inpainter_weights=str(inpainter_weights) if inpainter_weights else None, device=device,
+                             copy_real_in_inpainted=copy_real)
     config.validate()  # a bad config fails before any folder is made
     if out.suffix != ".safetensors":
         raise SegmentError(f"--out must name a .safetensors file, got {out}")

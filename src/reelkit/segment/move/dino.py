@@ -42,6 +42,7 @@ from reelkit.segment.move.vit import IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, V
 class DinoConfig:
     name: str = "dino_tiny"
     backbone: str = "vit_tiny_patch8_64"
+    device: str = "cpu"  # "cuda" for the full-scale config
     global_size: int = 64  # official: 224 (main_dino.py DataAugmentationDINO)
     local_size: int = 32  # official: 96
     local_crops: int = 6  # official: --local_crops_number 8
@@ -74,6 +75,8 @@ class DinoConfig:
     calibrate_steps: int = 5  # steps timed before the plan is cut to max_minutes
 
     def validate(self) -> None:
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SegmentError(f"--device {self.device}: no CUDA device is available here")
         if self.backbone not in VIT_CONFIGS:
             raise SegmentError(f"unknown ViT {self.backbone!r}; choose one of {', '.join(VIT_CONFIGS)}")
         patch = VIT_CONFIGS[self.backbone].patch_size
@@ -446,10 +449,10 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
         images = load_training_images(config)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    student = build_student(config).train()
+    student = build_student(config).to(config.device).train()
     teacher = copy.deepcopy(student).eval().requires_grad_(False)  # teacher starts as the student (main_dino.py)
     crops = 2 + config.local_crops
-    loss_fn = DINOLoss(config.out_dim, crops, config.student_temp, config.center_momentum)
+    loss_fn = DINOLoss(config.out_dim, crops, config.student_temp, config.center_momentum).to(config.device)
     optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)  # lr and wd set by the schedules each step
     result = DinoTrainResult(planned_steps=config.planned_steps, threads=torch.get_num_threads())
     planned = config.planned_steps
@@ -467,7 +470,7 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
             order, position = torch.randperm(len(images), generator=generator), 0
         batch = to_unit(images[order[position: position + config.batch_size].numpy()])
         position += config.batch_size
-        views = multi_crop(batch, config, generator)
+        views = [view.to(config.device) for view in multi_crop(batch, config, generator)]
 
         warmup = round(config.warmup_fraction * planned)
         lr = cosine_value(config.lr, config.min_lr, step, planned, warmup)
@@ -536,7 +539,7 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
                                "seconds": round(time.perf_counter() - start, 1)})
     result.steps, result.planned_steps = step, planned
     result.seconds = time.perf_counter() - start
-    return teacher.backbone.eval(), result
+    return teacher.backbone.cpu().eval(), result
 
 
 # ------------------------------------------------------------------------------------------------- evaluation
@@ -703,6 +706,7 @@ def train_dino_command(
     max_minutes: Optional[float] = typer.Option(None, min=0.01, help="Wall-time budget; the plan is cut to fit it."),
     heldout: int = typer.Option(300, min=0, help="Held-out scenes for the fg/bg separability metric (0: skip)."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (default: torch's)."),
+    device: str = typer.Option("cpu", help="cpu, or cuda for the full-scale config."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train DINO (self-distillation) on reelkit's scenes; writes the teacher backbone, model card and curves."""
@@ -712,7 +716,7 @@ def train_dino_command(
     from reelkit.cli import console, progress_bar, writable_dir
 
     settings = dino_config(config, scenes=scenes, batch_size=batch_size, epochs=epochs, local_crops=local_crops,
-                           momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed)
+                           momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed, device=device)
     settings.validate()  # a bad config fails before any folder is made
     if out.suffix != ".safetensors":
         raise SegmentError(f"--out must name a .safetensors file, got {out}")

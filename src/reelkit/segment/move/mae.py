@@ -38,6 +38,7 @@ from reelkit.segment.move.vit import IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, M
 @dataclass
 class MAETrainConfig:
     model: str = "vit_tiny_patch8_64"  # a name of reelkit.segment.move.vit.VIT_CONFIGS
+    device: str = "cpu"  # "cuda" for the full-scale configs
     scenes: int = 20000  # training scenes of reelkit.segment.data (split "train") at the model's image size
     batch_size: int = 128
     epochs: float = 40.0  # planned; max_minutes usually ends a CPU run first (the schedule follows; see module doc)
@@ -55,6 +56,8 @@ class MAETrainConfig:
     max_minutes: Optional[float] = None  # wall-time budget of the training loop
 
     def validate(self) -> None:
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SegmentError(f"--device {self.device}: no CUDA device is available here")
         if self.model not in VIT_CONFIGS:
             raise SegmentError(f"unknown ViT config {self.model!r}; choose one of {', '.join(VIT_CONFIGS)}")
         if self.batch_size < 2 or self.scenes < self.batch_size:
@@ -224,7 +227,7 @@ def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] 
         images = training_images(config)
     if len(images) < config.batch_size:
         raise SegmentError(f"{len(images)} training images are fewer than one batch of {config.batch_size}")
-    model = create_mae(config.model).train()
+    model = create_mae(config.model).to(config.device).train()
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
     batches = Batches(images, config, rng)
     planned = config.planned_steps()
@@ -246,7 +249,7 @@ def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] 
         lr = lr_at(progress_share, config)
         for group in optimizer.param_groups:  # per-step schedule (engine_pretrain.py)
             group["lr"] = lr
-        loss, _, _ = mae_step(model, batches.next(), config.mask_ratio, config.norm_pix_loss)
+        loss, _, _ = mae_step(model, batches.next().to(config.device), config.mask_ratio, config.norm_pix_loss)
         if not math.isfinite(loss.item()):
             raise SegmentError(f"MAE loss diverged at step {step + 1} (lr {lr:.2e})")
         optimizer.zero_grad(set_to_none=True)
@@ -269,7 +272,7 @@ def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] 
                                "seconds": round(time.perf_counter() - start, 1),
                                "epoch": round(step / config.steps_per_epoch(), 2)})
     result.steps, result.seconds = step, time.perf_counter() - start
-    return model.eval(), result
+    return model.cpu().eval(), result
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -469,6 +472,7 @@ def train_mae_command(
     seed: int = typer.Option(0),
     norm_pix_loss: bool = typer.Option(False, "--norm-pix-loss/--no-norm-pix-loss",
                                        help="The paper's per-patch normalised target (off: pixels, for MOVE)."),
+    device: str = typer.Option("cpu", help="cpu, or cuda for the full-scale configs."),
 ) -> None:
     """Pretrain a masked autoencoder (MAE) on reelkit's scenes: MOVE's inpainter. Writes weights, card, curve, samples."""
     from reelkit.cli import console, progress_bar, writable_dir
@@ -477,7 +481,7 @@ def train_mae_command(
         raise SegmentError(f"unknown MAE config {config_name!r}; choose one of {', '.join(MAE_CONFIGS)}")
     overrides = {k: v for k, v in dict(scenes=scenes, batch_size=batch_size, epochs=epochs, max_minutes=max_minutes,
                                        blr=blr).items() if v is not None}
-    config = replace(MAE_CONFIGS[config_name], seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
+    config = replace(MAE_CONFIGS[config_name], seed=seed, norm_pix_loss=norm_pix_loss, device=device, **overrides)
     if epochs is not None:  # keep the warm-up's share of the run
         base = MAE_CONFIGS[config_name]
         config = replace(config, warmup_epochs=epochs * base.warmup_epochs / base.epochs)

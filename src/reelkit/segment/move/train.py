@@ -13,7 +13,7 @@ import hashlib
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +50,7 @@ class MoveTrainConfig:
     extractor_weights: str | None = None  # official DINO / MAE checkpoint files (default: the config's registry names)
     inpainter_weights: str | None = None
     device: str = "cpu"  # "cuda" for the paper-scale config
+    copy_real_in_inpainted: bool | None = None  # override the model config's (official --copy_real_in_inpainted)
 
     def validate(self) -> None:
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -129,6 +130,8 @@ class SceneBatches:
 
 def build_training(config: MoveTrainConfig) -> tuple[MoveComposer, ProjectedDiscriminator]:
     model_config = MOVE_CONFIGS[config.model]
+    if config.copy_real_in_inpainted is not None:
+        model_config = replace(model_config, copy_real_in_inpainted=config.copy_real_in_inpainted)
     vit, mae = build_backbones(model_config, config.extractor_weights, config.inpainter_weights)
     segmenter = MoveSegmenter(FeatureExtractor(vit, model_config.extractor_block), model_config)
     return MoveComposer(segmenter, mae, model_config), ProjectedDiscriminator(vit, model_config)
@@ -260,6 +263,7 @@ def write_move_outputs(segmenter: MoveSegmenter, config: MoveTrainConfig, result
                                                    "seconds": round(result.seconds, 1), **digests})
     curve = out.with_name(out.stem + "_curve.png")
     plot_history(result, curve, f"MOVE {config.model}")
+    copy_real = model_config.copy_real_in_inpainted if config.copy_real_in_inpainted is None else config.copy_real_in_inpainted
     backbones = (f"DINO `{model_config.extractor_weights}` and MAE `{model_config.inpainter_weights}` (reelkit's own, "
                  "`reelkit train dino` / `reelkit train mae`)" if not config.extractor_weights else
                  f"DINO {config.extractor_weights} and MAE {config.inpainter_weights}")
@@ -275,9 +279,9 @@ def write_move_outputs(segmenter: MoveSegmenter, config: MoveTrainConfig, result
         f"{digests['extractor_sha256'][:12]} / {digests['inpainter_sha256'][:12]}.",
         f"- Model `{config.model}`: {model_config.image_size} px, shift range {model_config.shift_range}, head min "
         f"channels {model_config.head_min_channels}, copy real image outside the inpainted tokens: "
-        f"{model_config.copy_real_in_inpainted}; discriminator: frozen DINO blocks {model_config.disc_blocks} with "
-        f"fixed random projections to {model_config.disc_channels} channels + pixel head {model_config.disc_pixel_widths}, "
-        "DiffAugment colour, hinge loss.",
+        f"{copy_real}; discriminator: frozen DINO blocks {model_config.disc_blocks} with fixed random projections "
+        f"to {model_config.disc_channels} channels + pixel head {model_config.disc_pixel_widths}, "
+        f"{'DiffAugment colour' if model_config.disc_augment else 'no augmentation'}, hinge loss.",
         f"- Training: {result.steps} steps (of {config.steps}{f', time limit {config.max_minutes} min' if config.max_minutes else ''}), "
         f"batch {config.batch_size}, AdamW lr {config.lr} / {config.lr_d} (D), betas {config.betas} / {config.betas_d}; "
         f"mask terms: binarisation {config.bin_weight} (ramp {config.bin_warmup} steps), minimum area {config.min_area} "
