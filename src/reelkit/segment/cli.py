@@ -20,6 +20,30 @@ METHODS = ("layered", "move")
 DEFAULT_MODELS = {"layered": "layered_small", "move": "move_small"}
 
 
+def start_training_run(out: Path, threads: Optional[int]) -> str:
+    """The steps every segment training command takes after its config is validated: ``--out`` must name a
+    .safetensors file, its folder must be writable, ``--threads`` is applied. Returns the command line to record."""
+    import torch
+
+    from reelkit.cli import writable_dir
+    from reelkit.errors import SegmentError
+
+    if out.suffix != ".safetensors":
+        raise SegmentError(f"--out must name a .safetensors file, got {out}")
+    writable_dir(out.parent)
+    if threads:
+        torch.set_num_threads(threads)
+    return "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def report_training_run(metrics: dict[str, float], written: list[Path]) -> None:
+    from reelkit.cli import console
+
+    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
+    for path in written:
+        typer.echo(str(path))
+
+
 def segment_command(
     images: List[Path] = typer.Argument(..., help="Image files to segment."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for <stem>_mask.png, <stem>_overlay.jpg (and <stem>.json "
@@ -42,17 +66,15 @@ def segment_command(
         read_image(path)
     name = model or DEFAULT_MODELS[method]
     if method == "move":
-        from reelkit.segment.move.pipeline import MoveSegmentation, write_boxes
+        from reelkit.segment.move.pipeline import MoveSegmentation, box_writer
 
         segmenter = MoveSegmentation.from_name(name, weights, backbone_weights, threshold)
     else:
         segmenter = LayeredSegmenter.from_name(name, weights, threshold)
     out = writable_dir(out)
-    for path in segment_files(images, out, segmenter):
+    extra = box_writer(out, segmenter) if method == "move" else None
+    for path in segment_files(images, out, segmenter, extra):
         typer.echo(str(path))
-    if method == "move":
-        for path in write_boxes(images, out, segmenter):
-            typer.echo(str(path))
 
 
 def train_move_command(
@@ -81,10 +103,7 @@ def train_move_command(
     seed: int = typer.Option(0),
 ) -> None:
     """Train MOVE's mask head on frozen DINO features against a discriminator; writes weights, card and curves."""
-    import torch
-
-    from reelkit.cli import console, progress_bar, writable_dir
-    from reelkit.errors import SegmentError
+    from reelkit.cli import console, progress_bar
     from reelkit.segment.move.train import MoveTrainConfig, evaluate_heldout, train_move, train_monitor, write_move_outputs
 
     config = MoveTrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, lr_d=lr_d, bin_warmup=bin_warmup,
@@ -93,12 +112,7 @@ def train_move_command(
                              inpainter_weights=str(inpainter_weights) if inpainter_weights else None, device=device,
                              copy_real_in_inpainted=copy_real)
     config.validate()  # a bad config fails before any folder is made
-    if out.suffix != ".safetensors":
-        raise SegmentError(f"--out must name a .safetensors file, got {out}")
-    writable_dir(out.parent)
-    if threads:
-        torch.set_num_threads(threads)
-    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = start_training_run(out, threads)
     with progress_bar() as progress:
         segmenter, result = train_move(config, progress=progress, log=console.print, monitor=train_monitor(config))
     metrics: dict[str, float] = {}
@@ -106,10 +120,7 @@ def train_move_command(
         with console.status(f"evaluating on {heldout} held-out scenes"):
             metrics = evaluate_heldout(segmenter, heldout)
     metrics["train_minutes"] = round(result.seconds / 60, 1)
-    written = write_move_outputs(segmenter, config, result, metrics, out, command)
-    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
-    for path in written:
-        typer.echo(str(path))
+    report_training_run(metrics, write_move_outputs(segmenter, config, result, metrics, out, command))
 
 
 def train_layered_command(
@@ -132,23 +143,14 @@ def train_layered_command(
     seed: int = typer.Option(0),
 ) -> None:
     """Train the perturbed layered GAN and its encoder; writes weights, model card, curves and samples."""
-    import torch
-
-    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.cli import console, progress_bar
     from reelkit.segment.layered.train import LayeredTrainConfig, evaluate_heldout, train_layered, write_layered_outputs
 
     config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
                                 lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
                                 max_minutes=max_minutes)
     config.validate()  # a bad config fails before any folder is made
-    if out.suffix != ".safetensors":
-        from reelkit.errors import SegmentError
-
-        raise SegmentError(f"--out must name a .safetensors file, got {out}")
-    writable_dir(out.parent)
-    if threads:
-        torch.set_num_threads(threads)
-    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = start_training_run(out, threads)
     with progress_bar() as progress:
         trained, result = train_layered(config, progress=progress, log=console.print)
     metrics: dict[str, float] = {}
@@ -156,10 +158,7 @@ def train_layered_command(
         with console.status(f"evaluating on {heldout} held-out scenes"):
             metrics = evaluate_heldout(trained, heldout)
     metrics["train_minutes"] = round(result.seconds / 60, 1)
-    written = write_layered_outputs(trained, config, result, metrics, out, command)
-    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
-    for path in written:
-        typer.echo(str(path))
+    report_training_run(metrics, write_layered_outputs(trained, config, result, metrics, out, command))
 
 
 def synth_scenes_command(

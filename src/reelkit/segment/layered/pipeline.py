@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -96,8 +97,10 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def segment_files(paths: list[Path], out_dir: Path, segmenter) -> list[Path]:
-    """For each image ``<stem>_mask.png`` (0/255) and ``<stem>_overlay.jpg`` in ``out_dir``.
+def segment_files(paths: list[Path], out_dir: Path, segmenter,
+                  extra: Callable[[str, np.ndarray, np.ndarray], list[Path]] | None = None) -> list[Path]:
+    """For each image ``<stem>_mask.png`` (0/255) and ``<stem>_overlay.jpg`` in ``out_dir``, plus what
+    ``extra(stem, image, soft_mask)`` writes.
 
     Every image is read first, so an unreadable one fails before anything is written."""
     images = [read_image(path) for path in paths]
@@ -113,4 +116,6 @@ def segment_files(paths: list[Path], out_dir: Path, segmenter) -> list[Path]:
             Image.fromarray(array).save(tmp, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
             tmp.replace(path)
             written.append(path)
+        if extra is not None:
+            written.extend(extra(stem, image, mask))
     return written

@@ -710,20 +710,13 @@ def train_dino_command(
     seed: int = typer.Option(0),
 ) -> None:
     """Train DINO (self-distillation) on reelkit's scenes; writes the teacher backbone, model card and curves."""
-    import shlex
-    import sys
-
-    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.cli import console, progress_bar
+    from reelkit.segment.cli import report_training_run, start_training_run
 
     settings = dino_config(config, scenes=scenes, batch_size=batch_size, epochs=epochs, local_crops=local_crops,
                            momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed, device=device)
     settings.validate()  # a bad config fails before any folder is made
-    if out.suffix != ".safetensors":
-        raise SegmentError(f"--out must name a .safetensors file, got {out}")
-    writable_dir(out.parent)
-    if threads:
-        torch.set_num_threads(threads)
-    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = start_training_run(out, threads)
     with progress_bar() as progress:
         backbone, result = train_dino(settings, progress=progress, log=console.print)
     metrics: dict[str, float] = {}
@@ -733,7 +726,4 @@ def train_dino_command(
     metrics["train_steps"] = result.steps
     metrics["train_minutes"] = round(result.seconds / 60, 1)
     metrics["final_loss"] = round(result.history[-1]["loss"], 4) if result.history else float("nan")
-    written = write_dino_outputs(backbone, settings, result, metrics, out, command)
-    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
-    for path in written:
-        typer.echo(str(path))
+    report_training_run(metrics, write_dino_outputs(backbone, settings, result, metrics, out, command))

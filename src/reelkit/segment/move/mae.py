@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import math
 import platform
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import typer
@@ -475,7 +472,8 @@ def train_mae_command(
     device: str = typer.Option("cpu", help="cpu, or cuda for the full-scale configs."),
 ) -> None:
     """Pretrain a masked autoencoder (MAE) on reelkit's scenes: MOVE's inpainter. Writes weights, card, curve, samples."""
-    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.cli import console, progress_bar
+    from reelkit.segment.cli import report_training_run, start_training_run
 
     if config_name not in MAE_CONFIGS:
         raise SegmentError(f"unknown MAE config {config_name!r}; choose one of {', '.join(MAE_CONFIGS)}")
@@ -486,12 +484,7 @@ def train_mae_command(
         base = MAE_CONFIGS[config_name]
         config = replace(config, warmup_epochs=epochs * base.warmup_epochs / base.epochs)
     config.validate()  # a bad config fails before any folder is made
-    if out.suffix != ".safetensors":
-        raise SegmentError(f"--out must name a .safetensors file, got {out}")
-    writable_dir(out.parent)
-    if threads:
-        torch.set_num_threads(threads)
-    command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = start_training_run(out, threads)
     with progress_bar() as progress:
         trained, result = train_mae(config, progress=progress, log=console.print)
     metrics: dict[str, float] = {}
@@ -499,7 +492,4 @@ def train_mae_command(
         with console.status(f"evaluating on {heldout} held-out scenes"):
             metrics = evaluate_heldout(trained, heldout, config.mask_ratio)
     metrics["train_minutes"] = round(result.seconds / 60, 1)
-    written = write_mae_outputs(trained, config, result, metrics, out, command)
-    console.print(", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), highlight=False)
-    for path in written:
-        typer.echo(str(path))
+    report_training_run(metrics, write_mae_outputs(trained, config, result, metrics, out, command))

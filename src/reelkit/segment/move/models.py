@@ -1,9 +1,19 @@
-"""Registry entries of MOVE's backbones (MOVE's own model is added below as it lands)."""
+"""MOVE's models: the registry entries of its DINO and MAE backbones and of its trained parts, the segmenter
+head, the shift-and-inpaint composer, the mask terms and the projected discriminator."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 from reelkit.registry import register_model
-from reelkit.segment.move.vit import MaskedAutoencoder, VisionTransformer, create_mae, create_vit
+from reelkit.segment.layered.models import random_offsets, shift_images
+from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, MaskedAutoencoder, VisionTransformer, create_mae,
+                                      create_vit)
 
 BACKBONE = "vit_tiny_patch8_64"
 DINO_NAME = "dino_vittiny8"
@@ -20,19 +30,7 @@ def mae_vittiny8() -> MaskedAutoencoder:
     return create_mae(BACKBONE)
 
 
-# ---------------------------------------------------------------------------------------------------------------
 # MOVE (Bielski & Favaro, NeurIPS 2022). Section numbers refer to the paper; "official" to its code's defaults.
-# ---------------------------------------------------------------------------------------------------------------
-
-import math  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-
-from reelkit.segment.layered.models import random_offsets, shift_images  # noqa: E402
-from reelkit.segment.move.vit import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 MOVE_TRAIN_COMMAND = "reelkit train move"
 
@@ -300,17 +298,6 @@ def hinge_d_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor
 
 def hinge_g_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
     return sum(-logit.mean() for logit in fake_logits) / len(fake_logits)
-
-
-@dataclass
-class MoveModel:
-    """The trained parts (segmenter head + its LayerNorm) and the frozen backbones, built from a config."""
-
-    config: MoveConfig
-    segmenter: MoveSegmenter
-    inpainter: MaskedAutoencoder
-    discriminator_vit: VisionTransformer
-    extras: dict = field(default_factory=dict)
 
 
 def build_backbones(config: MoveConfig, extractor_weights: str | None = None, inpainter_weights: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -111,22 +112,20 @@ class MoveSegmentation:
         return self.predict([image])[0]
 
 
-def write_boxes(paths: list[Path], out_dir: Path, segmentation: MoveSegmentation) -> list[Path]:
-    """``<stem>.json`` per image: {"box": the largest object's [x0, y0, x1, y1] or null, "boxes": every region's,
-    "area": foreground fraction, "size": [width, height]}."""
+def box_writer(out_dir: Path, segmentation: MoveSegmentation) -> Callable[[str, np.ndarray, np.ndarray], list[Path]]:
+    """For :func:`~reelkit.segment.layered.pipeline.segment_files`: ``<stem>.json`` per image with {"box": the
+    largest object's [x0, y0, x1, y1] or null, "boxes": every region's, "area": foreground fraction, "size":
+    [width, height]}."""
     import json
 
-    from reelkit.segment.layered.pipeline import read_image
     from reelkit.text.formats import atomic_write
 
-    images = [read_image(path) for path in paths]
-    written = []
-    for path, image, mask in zip(paths, images, segmentation.predict(images)):
+    def write(stem: str, image: np.ndarray, mask: np.ndarray) -> list[Path]:
         boxes = segmentation.boxes(mask)
         record = {"box": boxes[0] if boxes else None, "boxes": boxes,
                   "area": round(float((mask >= segmentation.threshold).mean()), 4),
                   "size": [int(image.shape[1]), int(image.shape[0])]}
-        target = out_dir / f"{Path(path).stem}.json"
+        target = out_dir / f"{stem}.json"
         atomic_write(target, json.dumps(record) + "\n")
-        written.append(target)
-    return written
+        return [target]
+    return write
