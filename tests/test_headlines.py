@@ -170,3 +170,15 @@ def test_score_and_improve_through_the_reelkit_command(tmp_path: Path) -> None:
     assert any(v["source"] == "yours" and v["headline"] == "Piano cat!" for v in variants)
     result = run_cli("headlines", "score", "   ")
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+
+
+def test_background_load_and_first_call_share_one_model() -> None:
+    from reelkit import embeddings
+
+    embeddings._load_model.cache_clear()
+    embeddings.load_in_background()
+    vectors = embeddings.embed_sentences(["a morning routine", "a morning routine", "tax law"])
+    assert embeddings._load_model.cache_info().misses == 1  # the caller waited for the warm-up thread's model
+    assert vectors.shape == (3, embeddings.SENTENCE_DIM)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > 0.99 > vectors[0] @ vectors[2]

@@ -8,6 +8,7 @@ the seconds that importing sentence-transformers costs every ``reelkit analyze``
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -19,8 +20,30 @@ SENTENCE_DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 
 
-@lru_cache(maxsize=1)
+_loading = threading.Lock()  # one loader at a time: a warm-up thread and the first caller share its result
+
+
 def _model():
+    with _loading:
+        return _load_model()
+
+
+def load_in_background() -> None:
+    """Start loading the model in a daemon thread: importing transformers costs seconds of pure Python that
+    can run beside a caller's numeric work (``reelkit analyze`` reads the overlays meanwhile). A failure is
+    left for the first real call, which raises it."""
+
+    def load() -> None:
+        try:
+            _model()
+        except Exception:  # noqa: BLE001 - embed_sentences raises it again where it can be reported
+            pass
+
+    threading.Thread(target=load, name="reelkit-embeddings", daemon=True).start()
+
+
+@lru_cache(maxsize=1)
+def _load_model():
     # The model is inside the wheel; never let transformers look for a newer copy on the hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

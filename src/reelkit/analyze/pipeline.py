@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reelkit import __version__
+from reelkit.embeddings import load_in_background
 from reelkit.text.formats import atomic_write, write_results
 from reelkit.video import probe
 
@@ -100,6 +101,7 @@ class VideoAnalyzer:
         video, out_dir = Path(video), Path(out_dir)
         info = probe(video)  # a bad video fails here, before any model loads
         headline = headline.strip() if headline and headline.strip() else None
+        load_in_background()  # the headline embedder, needed after the overlays
         self._build()
         timings: dict[str, float] = {}
         done = 0.0

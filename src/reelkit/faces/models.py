@@ -191,7 +191,9 @@ class DANStage(nn.Module):
         nn.init.zeros_(self.fc2.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.fc1(self.dropout(self.features(x).flatten(1)))
+        # channels-last runs these narrow convolutions and pools about a third faster on a CPU
+        features = self.features(x.contiguous(memory_format=torch.channels_last))
+        hidden = self.fc1(self.dropout(features.flatten(1)))
         return hidden, self.fc2(hidden).view(-1, N_LANDMARKS, 2)
 
 
@@ -231,13 +233,16 @@ class EmotionalDAN(nn.Module):
         self.mean_image.copy_(torch.as_tensor(mean_image, dtype=torch.float32).view_as(self.mean_image))
         self.std_image.copy_(torch.as_tensor(std_image, dtype=torch.float32).clamp_min(1.0).view_as(self.std_image))
 
-    def forward(self, images: torch.Tensor, keep_inputs: bool = False) -> EmotionalDANOutput:
+    def forward(self, images: torch.Tensor, keep_inputs: bool = False, stages: int | None = None) -> EmotionalDANOutput:
+        """``stages`` runs only the first few stages (training stage 1 needs no later one); the logits then come
+        from the last stage run."""
         x = (images - self.mean_image) / self.std_image
         hidden, offsets = self.stages[0](x)
         landmarks = [self.mean_shape + offsets]  # DAN sec. 3.1: S1 = S0 + dS1
         inputs = []
         size = self.config.image_size
-        for stage, features, norm in zip(self.stages[1:], self.feature_layers, self.input_norms):
+        later = list(zip(self.stages[1:], self.feature_layers, self.input_norms))
+        for stage, features, norm in later[:None if stages is None else max(stages - 1, 0)]:
             # Stage-wise training as in DAN: the connection layers pass no gradient back to the landmarks.
             previous = landmarks[-1].detach()
             matrix, shift = best_fit(previous, self.mean_shape)  # T_t: S_{t-1} -> S0

@@ -239,8 +239,8 @@ def train_emotionaldan(config: EmotionalDANTrainConfig, progress=None,  # noqa: 
             for step in range(steps_per_epoch):
                 crops, targets, labels, trusted = sampler.batch(order[step * config.batch_size:(step + 1) * config.batch_size],
                                                                 rng, config)
-                output = model(crops)
                 stage_index = stages[-1]
+                output = model(crops, stages=stage_index + 1)
                 if last:
                     loss, landmark_term, emotion_term = combined_loss(
                         output.landmarks[stage_index], targets, output.logits, labels, config.landmark_weight,
