@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from reelkit.errors import FaceError, VideoError, WeightsError
 from reelkit.faces.cli import faces_command, train_emotionaldan_command
 from reelkit.faces.data import DEFAULT_DIR, mirror, similarity_to, transform_points
-from reelkit.faces.detect import (FACE_API_ENV, FaceDetector, FaceLandmarks68, TinyFaceDetector, face_api_dir,
-                                  read_tfjs_weights, tf_resize_bilinear)
+from reelkit.faces.detect import (FACE_API_ENV, FaceDetector, FaceLandmarks68, TinyFaceDetector, face_api_dir, pad_to_square,
+                                  read_tfjs_weights, shrink_padded_square, tf_resize_bilinear)
 from reelkit.faces.models import (BOX_MEAN_SHAPE, CONFIGS, EMOTIONS, MIRROR_68, EmotionalDAN, apply_transform,
                                   best_fit, canonical_shape, combined_loss, interocular_error, landmark_heatmap,
                                   warp_image)
@@ -209,6 +209,13 @@ def test_tf_bilinear_resize_samples_without_half_pixel_centres():
     x = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 2, 4)
     assert torch.allclose(tf_resize_bilinear(x, 2, 8)[0, 0, 0], torch.tensor([0, 0.5, 1, 1.5, 2, 2.5, 3, 3]))
     assert torch.allclose(tf_resize_bilinear(x, 2, 2)[0, 0, 0], torch.tensor([0.0, 2.0]))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 90, 160), (1, 3, 161, 70), (1, 3, 128, 128)])
+def test_shrinking_without_the_padded_square_matches_padding_first(shape):
+    x = torch.rand(shape) * 255
+    padded_first = tf_resize_bilinear(pad_to_square(x, centre=False), 64, 64)
+    assert torch.allclose(shrink_padded_square(x, 64), padded_first, atol=0.01)  # grid rounding, pixels in [0, 255]
 
 
 def test_port_matches_face_api_on_the_astronaut(astronaut):

@@ -142,6 +142,17 @@ def tf_resize_bilinear(x: torch.Tensor, height: int, width: int) -> torch.Tensor
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def shrink_padded_square(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``tf_resize_bilinear(pad_to_square(x, centre=False), size, size)`` for a square larger than ``size``,
+    without building the padded square (a third of a 720p frame's detection time): shrinking never samples
+    past the long side's last pixel, and grid_sample's zero padding stands in for the zeros after the short side."""
+    height, width = x.shape[2:]
+    source = torch.arange(size, dtype=torch.float32) * (max(height, width) / size)
+    grid = torch.stack(torch.meshgrid(2 * source / max(width - 1, 1) - 1, 2 * source / max(height - 1, 1) - 1,
+                                      indexing="xy"), -1).expand(x.shape[0], size, size, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
 def max_pool_same(x: torch.Tensor, stride: int) -> torch.Tensor:
     """``tf.maxPool(x, [2, 2], [stride, stride], "same")``: the window runs past the bottom/right edge,
     where TensorFlow pads with -inf (for stride 2 that is PyTorch's ``ceil_mode``)."""
@@ -166,6 +177,7 @@ def pad_to_square(x: torch.Tensor, centre: bool) -> torch.Tensor:
 def _image_tensor(rgb: np.ndarray) -> torch.Tensor:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an RGB image (H, W, 3), got shape {rgb.shape}")
+    # float() keeps the (H, W, C) memory order: channels-last, which grid_sample reads fastest
     return torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).unsqueeze(0).float()
 
 
@@ -347,9 +359,13 @@ class TinyFaceDetector:
         self.mean = torch.tensor(DETECTOR_MEAN_RGB).view(1, 3, 1, 1)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        x = pad_to_square(_image_tensor(rgb), centre=False)  # NetInput.toBatchTensor(inputSize, false)
-        if x.shape[2] != self.input_size:
-            x = tf_resize_bilinear(x, self.input_size, self.input_size)
+        """NetInput.toBatchTensor(inputSize, false): zeros after the short side, then resizeBilinear."""
+        if max(rgb.shape[:2]) > self.input_size:
+            x = shrink_padded_square(_image_tensor(rgb), self.input_size)
+        else:
+            x = pad_to_square(_image_tensor(rgb), centre=False)
+            if x.shape[2] != self.input_size:
+                x = tf_resize_bilinear(x, self.input_size, self.input_size)
         return ((x - self.mean) / 255).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
