@@ -58,6 +58,8 @@ def test_stage_shapes(tiny):
     assert torch.equal(feature[:, 0::2, 0::2], feature[:, 1::2, 1::2])  # 2x nearest upscaling of the 24x24 map
     # an untrained model starts from the mean shape: fc2 is initialised to zero
     assert torch.allclose(output.landmarks[0], tiny.mean_shape.expand(3, 68, 2), atol=1e-5)
+    first = tiny(torch.rand(3, 1, size, size) * 255, stages=1)  # what training stage 1 runs
+    assert len(first.landmarks) == 1 and first.inputs == []
 
 
 def test_canonical_transform_and_inverse():
