@@ -144,7 +144,7 @@ def tf_resize_bilinear(x: torch.Tensor, height: int, width: int) -> torch.Tensor
 
 def shrink_padded_square(x: torch.Tensor, size: int) -> torch.Tensor:
     """``tf_resize_bilinear(pad_to_square(x, centre=False), size, size)`` for a square larger than ``size``,
-    without building the padded square (a third of a 720p frame's detection time): shrinking never samples
+    without building the padded square (a 720p frame's resize: about 14 -> 6 ms here): shrinking never samples
     past the long side's last pixel, and grid_sample's zero padding stands in for the zeros after the short side."""
     height, width = x.shape[2:]
     source = torch.arange(size, dtype=torch.float32) * (max(height, width) / size)
