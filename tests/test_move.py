@@ -271,3 +271,10 @@ def test_asking_for_cuda_without_one_is_a_one_line_error(command, tmp_path):
     result = run_cli("train", command, "--device", "cuda", "-o", str(tmp_path / "w.safetensors"))
     assert result.returncode == 2 and "no CUDA device" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["dino", "mae", "move"])
+def test_an_unknown_device_is_a_one_line_error(command, tmp_path):
+    result = run_cli("train", command, "--device", "gpu", "-o", str(tmp_path / "out" / "w.safetensors"))
+    assert result.returncode == 2 and "--device gpu: use cpu or cuda" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())

@@ -33,7 +33,8 @@ import typer
 from torch import nn
 
 from reelkit.errors import SegmentError
-from reelkit.segment.move.vit import IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, VisionTransformer, create_vit
+from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, VisionTransformer, check_device,
+                                      create_vit)
 
 
 # --------------------------------------------------------------------------------------------------- configs
@@ -75,8 +76,7 @@ class DinoConfig:
     calibrate_steps: int = 5  # steps timed before the plan is cut to max_minutes
 
     def validate(self) -> None:
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise SegmentError(f"--device {self.device}: no CUDA device is available here")
+        check_device(self.device)
         if self.backbone not in VIT_CONFIGS:
             raise SegmentError(f"unknown ViT {self.backbone!r}; choose one of {', '.join(VIT_CONFIGS)}")
         patch = VIT_CONFIGS[self.backbone].patch_size

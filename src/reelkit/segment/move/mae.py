@@ -29,7 +29,8 @@ import torch.nn.functional as F
 import typer
 
 from reelkit.errors import SegmentError
-from reelkit.segment.move.vit import IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, MaskedAutoencoder, create_mae
+from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, MaskedAutoencoder, check_device,
+                                      create_mae)
 
 
 @dataclass
@@ -53,8 +54,7 @@ class MAETrainConfig:
     max_minutes: Optional[float] = None  # wall-time budget of the training loop
 
     def validate(self) -> None:
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise SegmentError(f"--device {self.device}: no CUDA device is available here")
+        check_device(self.device)
         if self.model not in VIT_CONFIGS:
             raise SegmentError(f"unknown ViT config {self.model!r}; choose one of {', '.join(VIT_CONFIGS)}")
         if self.batch_size < 2 or self.scenes < self.batch_size:

@@ -25,6 +25,7 @@ from reelkit.errors import SegmentError
 from reelkit.segment.move.models import (MOVE_CONFIGS, MoveComposer, MoveSegmenter, FeatureExtractor,
                                          ProjectedDiscriminator, binarisation_loss, build_backbones, hinge_d_loss,
                                          hinge_g_loss, max_area_loss, min_area_loss, normalise, trainable_parts)
+from reelkit.segment.move.vit import check_device
 
 
 @dataclass
@@ -53,8 +54,7 @@ class MoveTrainConfig:
     copy_real_in_inpainted: bool | None = None  # override the model config's (official --copy_real_in_inpainted)
 
     def validate(self) -> None:
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise SegmentError(f"--device {self.device}: no CUDA device is available here")
+        check_device(self.device)
         if self.model not in MOVE_CONFIGS:
             raise SegmentError(f"unknown MOVE model {self.model!r}; choose one of {', '.join(MOVE_CONFIGS)}")
         if self.batch_size < 2 or self.steps < 1 or self.scenes < self.batch_size:

@@ -23,10 +23,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reelkit.errors import WeightsError
+from reelkit.errors import SegmentError, WeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_device(device: str) -> None:
+    """``--device`` of the ViT trainers (DINO, MAE, MOVE): cpu, or cuda[:N] where CUDA is available; anything
+    else fails in one line before any folder is made."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise SegmentError(f"--device {device}: use cpu or cuda")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise SegmentError(f"--device {device}: no CUDA device is available here")
 
 
 @dataclass(frozen=True)
