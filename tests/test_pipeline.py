@@ -41,9 +41,61 @@ def test_wrapped_caption_gives_two_entries_and_handle_one(extracted, demo_truth)
 
 def test_ocr_runs_on_few_frames(extracted):
     extractor, _ = extracted
-    # 40 keyframes in 8 s; the detector looks at the whole frame only at changes and refreshes.
+    # 40 keyframes in 8 s; the detector looks at the whole frame only at changes and when the probe sees
+    # text where no known line is.
     assert extractor.stats["keyframes"] == 40
-    assert extractor.stats["detections"] <= 12
+    assert extractor.stats["detections"] <= 8
+    assert extractor.stats["probes"] >= 1
+
+
+def test_without_a_probe_every_look_is_a_full_detection(demo_video, demo_truth, extracted):
+    from reelkit.text import ExtractorConfig
+
+    probed, _ = extracted
+    extractor = OverlayExtractor(detector=probed.detector, recognizer=probed.recognizer,
+                                 config=ExtractorConfig(probe_side=0))
+    assert extractor.probe is None
+    scores = score_lines(demo_truth, extractor(demo_video))
+    assert scores.recall == 1.0 and scores.precision == 1.0
+    assert extractor.stats["probes"] == 0
+    assert extractor.stats["detections"] > probed.stats["detections"]
+
+
+def test_probe_calls_text_new_only_outside_the_known_lines():
+    import numpy as np
+
+    from reelkit.text.pipeline import _Track
+
+    caption = TextBox(100, 600, 500, 640)
+    found: list[TextBox] = []
+    extractor = OverlayExtractor(detector=lambda rgb: [], recognizer=lambda crops: [], probe=lambda rgb: found)
+    extractor.stats = {"probes": 0}
+    active = [_Track(caption, 0.0, 0.0, -1.0)]
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    found[:] = [TextBox(92, 594, 510, 650)]  # the known caption, as the coarse probe boxes it
+    assert not extractor._shows_new_text(frame, active)
+    found[:] = [TextBox(92, 594, 510, 650), TextBox(120, 660, 480, 700)]  # a second caption line below it
+    assert extractor._shows_new_text(frame, active)
+    found[:] = [TextBox(90, 590, 510, 700)]  # both lines merged into one coarse box
+    assert extractor._shows_new_text(frame, active)
+    assert not extractor._shows_new_text(frame, active + [_Track(TextBox(120, 660, 480, 700), 0.0, 0.0, -1.0)])
+    assert extractor.stats["probes"] == 4
+
+
+def test_detector_input_matches_rapidocr_preprocessing(demo_video):
+    import numpy as np
+    from rapidocr.ch_ppocr_det.utils import DetPreProcess
+
+    from reelkit.text import PPOCRDetector
+    from reelkit.video import VideoReader
+
+    frame = next(iter(VideoReader(demo_video))).rgb()
+    detector = PPOCRDetector(max_side=640)
+    expected = DetPreProcess(640, "max")(np.ascontiguousarray(frame[..., ::-1]))  # rapidocr takes BGR
+    np.testing.assert_allclose(detector.network_input(frame), expected, atol=1e-6)
+    small = detector.at_side(320)
+    assert small.network_input(frame).shape[2:] == DetPreProcess(320, "max")(frame).shape[2:]
+    assert small._network is detector._network
 
 
 def test_change_check_learns_the_overlay_pixels_under_a_panning_background():

@@ -3,8 +3,10 @@ through onnxruntime."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -23,6 +25,18 @@ class TextBox:
 
     def crop(self, image: np.ndarray) -> np.ndarray:
         return image[max(0, self.y0) : self.y1, max(0, self.x0) : self.x1]
+
+    @property
+    def area(self) -> int:
+        return max(0, self.x1 - self.x0) * max(0, self.y1 - self.y0)
+
+    def intersection(self, other: "TextBox") -> int:
+        """Pixels shared with ``other``."""
+        return (max(0, min(self.x1, other.x1) - max(self.x0, other.x0))
+                * max(0, min(self.y1, other.y1) - max(self.y0, other.y0)))
+
+    def grown(self, margin: int) -> "TextBox":
+        return TextBox(self.x0 - margin, self.y0 - margin, self.x1 + margin, self.y1 + margin)
 
     def as_list(self) -> list[int]:
         return [self.x0, self.y0, self.x1, self.y1]
@@ -61,28 +75,48 @@ class PPOCRDetector:
     """PP-OCR's DBNet text detector (model file inside ``rapidocr``), returning line boxes.
 
     ``max_side`` bounds the longer side of the network input: overlay text is large, so 640 px finds
-    it at a fraction of the cost of the default 736-px short side.
+    it at a fraction of the cost of the default 736-px short side. The network and DB post-processing are
+    rapidocr's; the frame is shrunk and normalised here, before any float conversion, which saves the
+    full-frame copies rapidocr's generic path makes (a fifth of a detection's time on a 720p frame).
     """
 
     def __init__(self, max_side: int = 640, box_threshold: float = 0.5, unclip_ratio: float = 1.6,
                  min_height: int = 8, merge_gap: float = 1.0) -> None:
         from rapidocr import RapidOCR
 
-        self.engine = RapidOCR(params={
+        engine = RapidOCR(params={
             "Global.log_level": "critical", "Global.use_cls": False, "Global.use_rec": False,
-            "Det.limit_side_len": max_side, "Det.limit_type": "max",
             "Det.box_thresh": box_threshold, "Det.unclip_ratio": unclip_ratio,
         })
+        self._network = engine._load_det_model()
+        self.max_side = max_side
         self.min_height = min_height
         self.merge_gap = merge_gap
 
-    def __call__(self, rgb: np.ndarray) -> list[TextBox]:
-        result = self.engine(np.ascontiguousarray(rgb[..., ::-1]), use_det=True, use_cls=False, use_rec=False)
-        if result.boxes is None:
-            return []
+    def at_side(self, max_side: int) -> "PPOCRDetector":
+        """The same detector (sharing its network) with another input size."""
+        other = copy.copy(self)
+        other.max_side = max_side
+        return other
+
+    def network_input(self, rgb: np.ndarray) -> np.ndarray:
+        """The frame as the network takes it: longer side at most ``max_side``, both sides multiples of 32
+        (rapidocr's rounding), BGR channel order, scaled to [-1, 1], NCHW float32."""
         height, width = rgb.shape[:2]
+        ratio = min(1.0, self.max_side / max(height, width))
+        size = (max(32, round(int(width * ratio) / 32) * 32), max(32, round(int(height * ratio) / 32) * 32))
+        small = cv2.resize(rgb, size)[..., ::-1]  # per-channel resize: the same pixels as resizing the BGR frame
+        planes = small.transpose(2, 0, 1).astype(np.float32)
+        planes *= 1 / 127.5
+        planes -= 1.0
+        return planes[None]
+
+    def __call__(self, rgb: np.ndarray) -> list[TextBox]:
+        height, width = rgb.shape[:2]
+        scores = self._network.session(self.network_input(rgb))
+        quads, _ = self._network.postprocess_op(scores, (height, width))
         boxes = []
-        for quad in np.asarray(result.boxes):
+        for quad in np.asarray(quads).reshape(-1, 4, 2):
             x0, y0 = np.floor(quad.min(axis=0)).astype(int)
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
             boxes.append(TextBox(max(0, int(x0)), max(0, int(y0)), min(width, int(x1)), min(height, int(y1))))

@@ -41,7 +41,9 @@ class Recognizer(Protocol):
 @dataclass(frozen=True)
 class ExtractorConfig:
     sample_every: float = 0.2  # seconds between keyframes checked for changes
-    refresh_every: float = 1.0  # seconds between full detections while the frame keeps changing
+    refresh_every: float = 1.0  # seconds between looks for new lines while the frame keeps changing
+    probe_side: int = 320  # longer side of the cheap detection that looks for new lines (0: full detections)
+    new_text: float = 0.2  # share of a probed box outside the known lines' boxes that makes it a new line
     scale: int = 4  # downscaling of the grey frames used for shot cuts and the refresh check
     pixel_tolerance: int = 12  # luma difference under which a pixel counts as unchanged (video noise)
     region_change: float = 0.1  # share of a line's stable pixels that changed for the line to count as changed
@@ -128,13 +130,18 @@ def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 class OverlayExtractor:
     """Extracts timed text-overlay lines from a video: ``OverlayExtractor()("clip.mp4")``.
 
-    Composed of swappable predictors: a detector (frame -> line boxes), a recogniser (line crops ->
-    readings), a keyframe sampler and a line filter.
+    Composed of swappable predictors: a detector (frame -> line boxes), a probe (a cheaper detector that
+    only has to notice new lines; by default the same detector at ``config.probe_side``), a recogniser
+    (line crops -> readings), a keyframe sampler and a line filter.
     """
 
     def __init__(self, detector: Detector | None = None, recognizer: Recognizer | None = None,
-                 config: ExtractorConfig = ExtractorConfig(), line_filter: LineFilter = LineFilter()) -> None:
+                 config: ExtractorConfig = ExtractorConfig(), line_filter: LineFilter = LineFilter(),
+                 probe: Detector | None = None) -> None:
         self.detector = detector or PPOCRDetector()
+        if probe is None and isinstance(self.detector, PPOCRDetector) and config.probe_side > 0:
+            probe = self.detector.at_side(config.probe_side)
+        self.probe = probe  # a cheap detector that only has to notice text where no known line is
         self.recognizer = recognizer or TextRecognizer()
         self.config = config
         self.sampler = KeyframeSampler(sample_every=config.sample_every, scale=config.scale)
@@ -175,7 +182,7 @@ class OverlayExtractor:
 
     def _track(self, reader: VideoReader, progress: Progress | None) -> list[TimedLine]:
         cfg = self.config
-        self.stats = {"keyframes": 0, "detections": 0, "rereads": 0, "lines_read": 0}
+        self.stats = {"keyframes": 0, "probes": 0, "detections": 0, "rereads": 0, "lines_read": 0}
         total = max(1, int(reader.info.duration * reader.info.fps))
         active: list[_Track] = []
         finished: list[TimedLine] = []
@@ -190,12 +197,16 @@ class OverlayExtractor:
             last_time = now
             small = keyframe.small_gray
             rgb: np.ndarray | None = None
-            detect = reference is None or keyframe.shot_cut
-            if not detect and now - last_detection >= cfg.refresh_every - 1e-6:
-                detect = _mean_abs_diff(small, reference) > cfg.frame_change
+            detect = reference is None
+            look = keyframe.shot_cut  # look for lines that were not on screen before
+            if not detect and not look and now - last_detection >= cfg.refresh_every - 1e-6:
+                look = _mean_abs_diff(small, reference) > cfg.frame_change
+            if self.probe is None:
+                detect, look = detect or look, False
             gray = keyframe.frame.gray() if active or detect else None
             if not detect:
-                changed = [t for t in active if t.changed(gray, cfg)]
+                # A look re-reads every line, as a detection would: more readings make a steadier vote.
+                changed = list(active) if look else [t for t in active if t.changed(gray, cfg)]
                 if changed:
                     self.stats["rereads"] += 1
                     rgb = keyframe.frame.rgb()
@@ -206,12 +217,16 @@ class OverlayExtractor:
                             track.confirm(gray, cfg, same_line=True)
                     else:
                         detect = True
+            if look and not detect:
+                rgb = keyframe.frame.rgb() if rgb is None else rgb
+                detect = self._shows_new_text(rgb, active)
             if detect:
                 rgb = keyframe.frame.rgb() if rgb is None else rgb
                 gray = keyframe.frame.gray() if gray is None else gray
                 active, ended = self._detect(rgb, gray, now, previous_time, last_detection, active, skipped,
                                              keyframe.shot_cut)
                 finished.extend(ended)
+            if detect or look:  # a probe that saw nothing new vouches for this keyframe as a detection would
                 reference, last_detection, skipped = small, now, []
             else:
                 skipped.append(keyframe)
@@ -225,6 +240,18 @@ class OverlayExtractor:
         if progress:
             progress(total, total)
         return finished
+
+    def _shows_new_text(self, rgb: np.ndarray, active: list[_Track]) -> bool:
+        """Whether the probe finds text outside the known lines' boxes, each widened by half its height
+        on every side (the probe's coarse boxes jitter by a few of its own pixels)."""
+        self.stats["probes"] += 1
+        known = [t.box.grown(t.box.height // 2) for t in active]
+        for box in self.probe(rgb):
+            area = box.area
+            covered = sum(box.intersection(k) for k in known)
+            if area and 1 - covered / area > self.config.new_text:
+                return True
+        return False
 
     def _detect(self, rgb: np.ndarray, gray: np.ndarray, now: float, previous_time: float, last_detection: float,
                 active: list[_Track], skipped: list[Keyframe],
