@@ -150,3 +150,41 @@ def test_a_reading_that_stood_longer_outvotes_frequent_rereads():
     track.add(Reading("abore_my", 0.9), 5.0)
     track.last_seen = 10.0  # ... until the misreading has stood longer
     assert track.text == "abore_my"
+
+
+def test_a_line_that_vanishes_ends_without_a_full_detection(tmp_path):
+    """A caption shown for 1 s over a still background, then gone: the re-read that no longer finds text
+    and a probe that sees none elsewhere end the line; the detector ran only on the first keyframe."""
+    import numpy as np
+
+    from reelkit.text.recognize import Reading
+    from reelkit.video.encode import write_h264
+
+    frames = []
+    for index in range(40):  # 2 s at 20 fps
+        frame = np.full((240, 320, 3), 40, np.uint8)
+        if index < 20:
+            frame[100:140, 60:260] = 230
+        frames.append(frame)
+    video = tmp_path / "caption.mp4"
+    write_h264(video, frames, fps=20)
+
+    def bright_boxes(rgb):
+        rows, cols = np.nonzero(rgb[..., 0] > 128)
+        return [TextBox(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)] if rows.size else []
+
+    def read(crops):
+        return [Reading("caption", 0.99) if crop.mean() > 128 else Reading("", 0.0) for crop in crops]
+
+    calls = {"detector": 0}
+
+    def detector(rgb):
+        calls["detector"] += 1
+        return bright_boxes(rgb)
+
+    extractor = OverlayExtractor(detector=detector, recognizer=read, probe=bright_boxes)
+    lines = extractor(video)
+    assert [line.text for line in lines] == ["caption"]
+    assert lines[0].start == 0.0 and lines[0].end == pytest.approx(1.0, abs=0.11)
+    assert calls["detector"] == extractor.stats["detections"] == 1
+    assert extractor.stats["probes"] >= 1

@@ -41,3 +41,12 @@ def test_clip_ground_truth_matches_rendering():
     assert inside.std() > 20
     if hidden is not None:
         assert np.abs(inside - hidden[y0:y1, x0:x1]).mean() > 10
+
+
+def test_handle_share_sets_how_many_phrases_are_handles():
+    def share(sampler):
+        rng = np.random.default_rng(0)
+        return np.mean([sampler.phrase(rng).startswith("@") for _ in range(3000)])
+
+    assert abs(share(TextSampler("train")) - 0.06) < 0.015
+    assert abs(share(TextSampler("train", handle_share=0.2)) - 0.2) < 0.025

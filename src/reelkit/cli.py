@@ -126,6 +126,7 @@ def train_crnn_command(
     workers: int = typer.Option(2, min=1, help="Processes that synthesise the data."),
     eval_every: int = typer.Option(500, min=1, help="Steps between held-out evaluations."),
     init: Optional[Path] = typer.Option(None, help="Weights file to fine-tune from (default: train from scratch)."),
+    handle_share: float = typer.Option(0.06, min=0.0, max=0.8, help="Share of training phrases that are @handles."),
 ) -> None:
     """Train the CRNN recogniser on synthetic text lines; writes weights, model card and curve."""
     from reelkit.optim import OPTIMIZERS
@@ -143,7 +144,7 @@ def train_crnn_command(
     writable_dir(out.parent)
     config = CRNNTrainConfig(model=model, samples=samples, heldout_samples=heldout, epochs=epochs,
                              batch_size=batch_size, lr=lr, optim=optim, seed=seed, workers=workers,
-                             eval_every=eval_every, init=str(init) if init else None)
+                             eval_every=eval_every, init=str(init) if init else None, handle_share=handle_share)
     command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with progress_bar() as progress:
         trained, result = train_crnn(config, progress=progress, log=console.print)

@@ -199,6 +199,7 @@ class OverlayExtractor:
             rgb: np.ndarray | None = None
             detect = reference is None
             look = keyframe.shot_cut  # look for lines that were not on screen before
+            probed = False
             if not detect and not look and now - last_detection >= cfg.refresh_every - 1e-6:
                 look = _mean_abs_diff(small, reference) > cfg.frame_change
             if self.probe is None:
@@ -211,13 +212,21 @@ class OverlayExtractor:
                     self.stats["rereads"] += 1
                     rgb = keyframe.frame.rgb()
                     readings = self._read(rgb, [t.box for t in changed])
-                    if all(self._usable(r) and self._same(r, t) for r, t in zip(readings, changed)):
+                    gone = [t for r, t in zip(readings, changed) if not self._usable(r)]
+                    if all(t in gone or self._same(r, t) for r, t in zip(readings, changed)):
                         for reading, track in zip(readings, changed):
-                            track.add(reading, now)
-                            track.confirm(gray, cfg, same_line=True)
+                            if track not in gone:
+                                track.add(reading, now)
+                                track.confirm(gray, cfg, same_line=True)
+                        if gone:  # lines that no longer read have ended, if the probe sees no text in their place
+                            kept = [t for t in active if t not in gone]
+                            detect = self.probe is None or self._shows_new_text(rgb, kept)
+                            if not detect:
+                                finished.extend(t.to_line((t.last_seen + now) / 2) for t in gone)
+                                active, look, probed = kept, True, True
                     else:
                         detect = True
-            if look and not detect:
+            if look and not detect and not probed:
                 rgb = keyframe.frame.rgb() if rgb is None else rgb
                 detect = self._shows_new_text(rgb, active)
             if detect:

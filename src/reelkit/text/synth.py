@@ -123,8 +123,9 @@ def _corpus_lines(split: Split) -> tuple[str, ...]:
 class TextSampler:
     """Caption-like strings: phrases from a corpus, #hashtags, @handles, numbers, mixed case."""
 
-    def __init__(self, split: Split = "train") -> None:
+    def __init__(self, split: Split = "train", handle_share: float = 0.06) -> None:
         self.lines = _corpus_lines(split)
+        self.handle_share = handle_share  # share of phrases that are @handles
 
     def words(self, rng: np.random.Generator, count: int) -> list[str]:
         line = self.lines[rng.integers(len(self.lines))].split()
@@ -177,9 +178,9 @@ class TextSampler:
         words = self.words(rng, int(rng.integers(1, max_words + 1)))
         if roll < 0.06:
             return self.random_chars(rng, int(rng.integers(3, 16)))
-        if roll < 0.12:
+        if roll < 0.06 + self.handle_share:
             return self.handle(rng, words)
-        if roll < 0.18:
+        if roll < 0.12 + self.handle_share:
             return self.hashtag(rng, words)
         text = " ".join(words)
         if rng.random() < 0.15:
@@ -429,9 +430,9 @@ class LineImageGenerator:
     depend on one particular detector's padding.
     """
 
-    def __init__(self, split: Split = "train", shear: float = 0.3) -> None:
+    def __init__(self, split: Split = "train", shear: float = 0.3, handle_share: float = 0.06) -> None:
         self.fonts = list_fonts(split)
-        self.texts = TextSampler(split)
+        self.texts = TextSampler(split, handle_share)
         self.backgrounds = BackgroundSampler(split)
         # Share of training lines slanted like an italic or oblique face (held-out lines keep their fonts' own).
         self.shear = shear if split == "train" else 0.0

@@ -36,6 +36,7 @@ class CRNNTrainConfig:
     workers: int = 2
     eval_every: int = 500
     init: str | None = None  # weights file to fine-tune from (None: train from scratch)
+    handle_share: float = 0.06  # share of training phrases that are @handles (held-out lines keep 0.06)
 
 
 @dataclass
@@ -45,14 +46,14 @@ class TrainResult:
     wall_seconds: float = 0.0
 
 
-_GENERATORS: dict[Split, LineImageGenerator] = {}  # one per worker process: loading photos and fonts is slow
+_GENERATORS: dict[tuple[Split, float], LineImageGenerator] = {}  # one per worker process: loading photos and fonts is slow
 
 
-def _generate(args: tuple[Split, int, int, int]) -> list[tuple[np.ndarray, str]]:
-    split, seed, count, height = args
-    if split not in _GENERATORS:
-        _GENERATORS[split] = LineImageGenerator(split)
-    generator = _GENERATORS[split]
+def _generate(args: tuple[Split, int, int, int, float]) -> list[tuple[np.ndarray, str]]:
+    split, seed, count, height, handle_share = args
+    if (split, handle_share) not in _GENERATORS:
+        _GENERATORS[split, handle_share] = LineImageGenerator(split, handle_share=handle_share)
+    generator = _GENERATORS[split, handle_share]
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
@@ -63,10 +64,12 @@ def _generate(args: tuple[Split, int, int, int]) -> list[tuple[np.ndarray, str]]
 
 
 def generate_lines(split: Split, count: int, seed: int, workers: int, height: int = 32,
-                   progress: Callable[[int], None] | None = None) -> list[tuple[np.ndarray, str]]:
+                   progress: Callable[[int], None] | None = None,
+                   handle_share: float = 0.06) -> list[tuple[np.ndarray, str]]:
     """``count`` line images (grey, CRNN height) with their texts, made by ``workers`` processes."""
     chunk = 500
-    jobs = [(split, seed * 100_003 + i, min(chunk, count - i * chunk), height) for i in range((count + chunk - 1) // chunk)]
+    jobs = [(split, seed * 100_003 + i, min(chunk, count - i * chunk), height, handle_share)
+            for i in range((count + chunk - 1) // chunk)]
     lines: list[tuple[np.ndarray, str]] = []
     if workers <= 1:
         results = map(_generate, jobs)
@@ -125,7 +128,8 @@ def train_crnn(config: CRNNTrainConfig, progress=None, log: Callable[[str], None
 
     task = progress.add_task("synthesising lines", total=config.samples + config.heldout_samples) if progress else None
     advance = (lambda n: progress.advance(task, n)) if progress else None
-    train_lines = generate_lines("train", config.samples, config.seed, config.workers, progress=advance)
+    train_lines = generate_lines("train", config.samples, config.seed, config.workers, progress=advance,
+                                 handle_share=config.handle_share)
     heldout = generate_lines("heldout", config.heldout_samples, config.seed + 7_919, config.workers, progress=advance)
     log(f"synthesised {len(train_lines)} train and {len(heldout)} held-out lines in {time.perf_counter() - started:.0f}s")
 
@@ -193,7 +197,7 @@ Trained by reelkit's own command on synthetic text-line images (no external data
 - Architecture: CRNN (Shi et al., TPAMI 2017), config `{json.dumps(model.config.to_dict(), default=str)[:400]}...`
   ({sum(p.numel() for p in model.parameters()):,} parameters)
 - Data recipe: `reelkit.text.synth.LineImageGenerator("train")`: {config.samples:,} lines; phrases from Debian's
-  `fortunes` (held-out files excluded), #hashtags, @handles, numbers, random strings; {len(__import__('reelkit.text.synth', fromlist=['x']).list_fonts('train'))} training font files;
+  `fortunes` (held-out files excluded), #hashtags, @handles ({config.handle_share:.0%} of phrases), numbers, random strings; {len(__import__('reelkit.text.synth', fromlist=['x']).list_fonts('train'))} training font files;
   overlay styles outline / box / shadow / band / plain over scikit-image and scikit-learn photos and procedural
   backgrounds; blur, noise, rescaling and JPEG; detector-like crop margins.
 - Optimiser: {config.optim}, lr {config.lr if config.lr is not None else "(its default)"}, one-cycle schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
