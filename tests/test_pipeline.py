@@ -73,12 +73,12 @@ def test_probe_calls_text_new_only_outside_the_known_lines():
     active = [_Track(caption, 0.0, 0.0, -1.0)]
     frame = np.zeros((720, 1280, 3), np.uint8)
     found[:] = [TextBox(92, 594, 510, 650)]  # the known caption, as the coarse probe boxes it
-    assert not extractor._shows_new_text(frame, active)
+    assert not extractor._new_text(frame, active)
     found[:] = [TextBox(92, 594, 510, 650), TextBox(120, 660, 480, 700)]  # a second caption line below it
-    assert extractor._shows_new_text(frame, active)
+    assert extractor._new_text(frame, active)
     found[:] = [TextBox(90, 590, 510, 700)]  # both lines merged into one coarse box
-    assert extractor._shows_new_text(frame, active)
-    assert not extractor._shows_new_text(frame, active + [_Track(TextBox(120, 660, 480, 700), 0.0, 0.0, -1.0)])
+    assert extractor._new_text(frame, active)
+    assert not extractor._new_text(frame, active + [_Track(TextBox(120, 660, 480, 700), 0.0, 0.0, -1.0)])
     assert extractor.stats["probes"] == 4
 
 
@@ -188,3 +188,19 @@ def test_a_line_that_vanishes_ends_without_a_full_detection(tmp_path):
     assert lines[0].start == 0.0 and lines[0].end == pytest.approx(1.0, abs=0.11)
     assert calls["detector"] == extractor.stats["detections"] == 1
     assert extractor.stats["probes"] >= 1
+
+
+def test_detection_in_a_band_of_rows_finds_the_whole_frame_boxes_inside_it(demo_video):
+    from reelkit.text import PPOCRDetector
+    from reelkit.video import VideoReader
+
+    frame = next(f for f in VideoReader(demo_video) if f.time >= 3.0).rgb()  # a two-line caption and the handle
+    detector = PPOCRDetector()
+    whole = detector(frame)
+    captions = [b for b in whole if b.y0 > frame.shape[0] // 2]
+    assert len(captions) == 2
+    top, bottom = min(b.y0 for b in captions) - 20, max(b.y1 for b in captions)
+    banded = detector.detect_rows(frame, top, bottom)
+    assert len(banded) == 2 and all(b.y0 > frame.shape[0] // 2 for b in banded)  # the handle at the top is outside
+    for box in captions:
+        assert max(box_iou(box, b) for b in banded) > 0.9

@@ -111,15 +111,32 @@ class PPOCRDetector:
         planes -= 1.0
         return planes[None]
 
+    def detect_rows(self, rgb: np.ndarray, top: int, bottom: int) -> list[TextBox]:
+        """Lines in the band of rows [top, bottom), widened to whole 32-pixel rows of the network input: the
+        network sees exactly that slice of the input it would get for the whole frame (a detection costs
+        the band's share of one over the whole frame, and finds the same boxes inside it)."""
+        height, width = rgb.shape[:2]
+        frame_input = self.network_input(rgb)
+        scale = frame_input.shape[2] / height
+        first = int(top * scale) // 32 * 32
+        last = min(frame_input.shape[2], -(-int(np.ceil(bottom * scale)) // 32) * 32)
+        offset = round(first / scale)
+        return self._boxes(frame_input[:, :, first:last], round(last / scale) - offset, width, offset)
+
     def __call__(self, rgb: np.ndarray) -> list[TextBox]:
         height, width = rgb.shape[:2]
-        scores = self._network.session(self.network_input(rgb))
+        return self._boxes(self.network_input(rgb), height, width)
+
+    def _boxes(self, network_input: np.ndarray, height: int, width: int, offset: int = 0) -> list[TextBox]:
+        """Boxes in a frame region of ``height`` x ``width`` pixels starting ``offset`` rows down."""
+        scores = self._network.session(np.ascontiguousarray(network_input))
         quads, _ = self._network.postprocess_op(scores, (height, width))
         boxes = []
         for quad in np.asarray(quads).reshape(-1, 4, 2):
             x0, y0 = np.floor(quad.min(axis=0)).astype(int)
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
-            boxes.append(TextBox(max(0, int(x0)), max(0, int(y0)), min(width, int(x1)), min(height, int(y1))))
+            boxes.append(TextBox(max(0, int(x0)), max(0, int(y0)) + offset, min(width, int(x1)),
+                                 min(height, int(y1)) + offset))
         if self.merge_gap > 0:  # before the size filter: a dash alone is a flat box that belongs to its line
             boxes = merge_line_pieces(boxes, self.merge_gap)
         return [b for b in boxes if b.height >= self.min_height and b.x1 - b.x0 >= self.min_height // 2]

@@ -44,6 +44,7 @@ class ExtractorConfig:
     refresh_every: float = 1.0  # seconds between looks for new lines while the frame keeps changing
     probe_side: int = 320  # longer side of the cheap detection that looks for new lines (0: full detections)
     new_text: float = 0.2  # share of a probed box outside the known lines' boxes that makes it a new line
+    max_band: float = 0.6  # share of the frame's height above which a detection covers the whole frame
     scale: int = 4  # downscaling of the grey frames used for shot cuts and the refresh check
     pixel_tolerance: int = 12  # luma difference under which a pixel counts as unchanged (video noise)
     region_change: float = 0.1  # share of a line's stable pixels that changed for the line to count as changed
@@ -197,13 +198,14 @@ class OverlayExtractor:
             last_time = now
             small = keyframe.small_gray
             rgb: np.ndarray | None = None
-            detect = reference is None
+            detect = reference is None  # a detection over the whole frame
             look = keyframe.shot_cut  # look for lines that were not on screen before
-            probed = False
             if not detect and not look and now - last_detection >= cfg.refresh_every - 1e-6:
                 look = _mean_abs_diff(small, reference) > cfg.frame_change
             if self.probe is None:
                 detect, look = detect or look, False
+            changed_text: list[TextBox] | None = None  # where a detection is due, when not the whole frame
+            probed = False
             gray = keyframe.frame.gray() if active or detect else None
             if not detect:
                 # A look re-reads every line, as a detection would: more readings make a steadier vote.
@@ -212,29 +214,32 @@ class OverlayExtractor:
                     self.stats["rereads"] += 1
                     rgb = keyframe.frame.rgb()
                     readings = self._read(rgb, [t.box for t in changed])
-                    gone = [t for r, t in zip(readings, changed) if not self._usable(r)]
-                    if all(t in gone or self._same(r, t) for r, t in zip(readings, changed)):
-                        for reading, track in zip(readings, changed):
-                            if track not in gone:
-                                track.add(reading, now)
-                                track.confirm(gray, cfg, same_line=True)
-                        if gone:  # lines that no longer read have ended, if the probe sees no text in their place
-                            kept = [t for t in active if t not in gone]
-                            detect = self.probe is None or self._shows_new_text(rgb, kept)
-                            if not detect:
-                                finished.extend(t.to_line((t.last_seen + now) / 2) for t in gone)
-                                active, look, probed = kept, True, True
-                    else:
+                    differs = [t for r, t in zip(readings, changed) if not (self._usable(r) and self._same(r, t))]
+                    for reading, track in zip(readings, changed):
+                        if track not in differs:
+                            track.add(reading, now)
+                            track.confirm(gray, cfg, same_line=True)
+                    if differs and self.probe is None:
                         detect = True
+                    elif differs:
+                        kept = [t for t in active if t not in differs]
+                        new_text, probed = self._new_text(rgb, kept), True
+                        if new_text or any(self._usable(r) for r, t in zip(readings, changed) if t in differs):
+                            changed_text = [t.box for t in differs] + new_text
+                        else:  # the lines that no longer read have ended, and nothing took their place
+                            finished.extend(t.to_line((t.last_seen + now) / 2) for t in differs)
+                            active, look = kept, True
             if look and not detect and not probed:
                 rgb = keyframe.frame.rgb() if rgb is None else rgb
-                detect = self._shows_new_text(rgb, active)
-            if detect:
+                changed_text = self._new_text(rgb, active) or None
+            if detect or changed_text:
                 rgb = keyframe.frame.rgb() if rgb is None else rgb
                 gray = keyframe.frame.gray() if gray is None else gray
+                rows = None if detect else self._rows_to_detect(changed_text, active, rgb.shape[0])
                 active, ended = self._detect(rgb, gray, now, previous_time, last_detection, active, skipped,
-                                             keyframe.shot_cut)
+                                             keyframe.shot_cut, rows)
                 finished.extend(ended)
+                detect = True
             if detect or look:  # a probe that saw nothing new vouches for this keyframe as a detection would
                 reference, last_detection, skipped = small, now, []
             else:
@@ -250,24 +255,41 @@ class OverlayExtractor:
             progress(total, total)
         return finished
 
-    def _shows_new_text(self, rgb: np.ndarray, active: list[_Track]) -> bool:
-        """Whether the probe finds text outside the known lines' boxes, each widened by half its height
-        on every side (the probe's coarse boxes jitter by a few of its own pixels)."""
+    def _new_text(self, rgb: np.ndarray, active: list[_Track]) -> list[TextBox]:
+        """The probe's boxes that lie mostly outside the known lines' boxes, each widened by half its
+        height on every side (the probe's coarse boxes jitter by a few of its own pixels)."""
         self.stats["probes"] += 1
         known = [t.box.grown(t.box.height // 2) for t in active]
-        for box in self.probe(rgb):
-            area = box.area
-            covered = sum(box.intersection(k) for k in known)
-            if area and 1 - covered / area > self.config.new_text:
-                return True
-        return False
+        return [box for box in self.probe(rgb)
+                if box.area and 1 - sum(box.intersection(k) for k in known) / box.area > self.config.new_text]
+
+    def _rows_to_detect(self, changed_text: list[TextBox], active: list[_Track], height: int) -> tuple[int, int] | None:
+        """The band of rows around the text that changed, a line height of margin above and below, widened
+        to hold every line it cuts; None (the whole frame) for a detector without ``detect_rows`` or when
+        the band would cover most of the frame anyway."""
+        if not hasattr(self.detector, "detect_rows"):
+            return None
+        margin = max(b.height for b in changed_text)
+        top = max(0, min(b.y0 for b in changed_text) - margin)
+        bottom = min(height, max(b.y1 for b in changed_text) + margin)
+        for track in active:
+            if track.box.y0 < bottom and track.box.y1 > top:
+                top, bottom = min(top, track.box.y0), max(bottom, track.box.y1)
+        return None if bottom - top > self.config.max_band * height else (top, bottom)
 
     def _detect(self, rgb: np.ndarray, gray: np.ndarray, now: float, previous_time: float, last_detection: float,
-                active: list[_Track], skipped: list[Keyframe],
-                shot_cut: bool) -> tuple[list[_Track], list[TimedLine]]:
+                active: list[_Track], skipped: list[Keyframe], shot_cut: bool,
+                rows: tuple[int, int] | None = None) -> tuple[list[_Track], list[TimedLine]]:
+        """A detection over the whole frame, or over a band of ``rows`` (lines outside it carry on)."""
         cfg = self.config
         self.stats["detections"] += 1
-        boxes = self.detector(rgb)
+        outside: list[_Track] = []
+        if rows is None:
+            boxes = self.detector(rgb)
+        else:
+            boxes = self.detector.detect_rows(rgb, *rows)  # type: ignore[attr-defined]
+            outside = [t for t in active if t.box.y1 <= rows[0] or t.box.y0 >= rows[1]]
+            active = [t for t in active if t not in outside]
         readings = self._read(rgb, boxes)
         still: list[_Track] = []
         new: list[_Track] = []
@@ -308,7 +330,7 @@ class OverlayExtractor:
                 # one of them cannot have been there yet: it appeared after the previous keyframe.
                 if not any(boxes_overlap(track.box.as_list(), old.box.as_list()) >= cfg.nested_box for old in active):
                     self._trace_back(track, skipped, last_detection)
-        return still + new, ended
+        return outside + still + new, ended
 
     def _trace_back(self, track: _Track, skipped: list[Keyframe], last_detection: float) -> None:
         """Binary search over the skipped keyframes for the first one already showing the line."""
