@@ -112,16 +112,17 @@ class PPOCRDetector:
         return planes[None]
 
     def detect_rows(self, rgb: np.ndarray, top: int, bottom: int) -> list[TextBox]:
-        """Lines in the band of rows [top, bottom), widened to whole 32-pixel rows of the network input: the
-        network sees exactly that slice of the input it would get for the whole frame (a detection costs
-        the band's share of one over the whole frame, and finds the same boxes inside it)."""
+        """Lines centred in the band of rows [top, bottom). The network sees the band widened to whole
+        32-pixel rows of its input, exactly that slice of the input it would get for the whole frame: the
+        detection costs the band's share of one over the whole frame and finds the same boxes inside it."""
         height, width = rgb.shape[:2]
         frame_input = self.network_input(rgb)
         scale = frame_input.shape[2] / height
         first = int(top * scale) // 32 * 32
         last = min(frame_input.shape[2], -(-int(np.ceil(bottom * scale)) // 32) * 32)
         offset = round(first / scale)
-        return self._boxes(frame_input[:, :, first:last], round(last / scale) - offset, width, offset)
+        boxes = self._boxes(frame_input[:, :, first:last], round(last / scale) - offset, width, offset)
+        return [b for b in boxes if top <= (b.y0 + b.y1) / 2 < bottom]
 
     def __call__(self, rgb: np.ndarray) -> list[TextBox]:
         height, width = rgb.shape[:2]

@@ -3,9 +3,11 @@
 OCR is the expensive part, so it runs on few frames. Every ``sample_every`` seconds a keyframe is
 checked cheaply: if the pixels of the lines on screen did not change (luma differences above noise),
 the lines are still there. If they changed (a new caption, or just a moving background), the recogniser
-re-reads those boxes; only when a reading differs, at a shot cut, or at a periodic refresh (when the rest
-of the frame changed) does the detector look at the whole frame. A line first found at a refresh is
-traced back through the skipped keyframes to when it appeared.
+re-reads those boxes. At a shot cut, and every ``refresh_every`` seconds while the rest of the frame
+changes, every line is re-read and a probe (the detector on a small copy of the frame) looks for text
+where no known line is. The detector proper runs only where something changed: on the band of rows
+around a line whose reading differs or around the probe's new text. A line first found late is traced
+back through the skipped keyframes to when it appeared.
 
 Overlays are composited over the video, so their own pixels stay put while the background under them
 pans: each re-read that confirms a line narrows its check to the pixels that stayed the same, and a
