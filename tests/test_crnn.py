@@ -100,3 +100,20 @@ def _distance(a: str, b: str) -> int:
     from rapidfuzz.distance import Levenshtein
 
     return Levenshtein.distance(a, b)
+
+
+def test_onnxruntime_and_torch_runtimes_give_the_same_log_probs():
+    import torch
+
+    onnx_reader = TextRecognizer()
+    torch_reader = TextRecognizer(onnx_reader.model, runtime="torch")
+    assert onnx_reader._session is not None and torch_reader._session is None
+    rng = np.random.default_rng(5)
+    for width in (40, 173, 600):  # the exported graph takes any width and batch size
+        lines = torch.from_numpy(rng.uniform(-1, 1, (3, 1, 32, width)).astype(np.float32))
+        expected = torch_reader.log_probs(lines)
+        assert expected.shape[1] == 3
+        np.testing.assert_allclose(onnx_reader.log_probs(lines), expected, atol=1e-4)
+    samples = [LineImageGenerator("heldout")(rng) for _ in range(8)]
+    for a, b in zip(onnx_reader([s.image for s in samples]), torch_reader([s.image for s in samples])):
+        assert a.text == b.text and a.confidence == pytest.approx(b.confidence, abs=1e-4)
