@@ -17,8 +17,8 @@ from reelkit.faces.data import DEFAULT_DIR, mirror, similarity_to, transform_poi
 from reelkit.faces.detect import (FACE_API_ENV, FaceDetector, FaceLandmarks68, TinyFaceDetector, face_api_dir, pad_to_square,
                                   read_tfjs_weights, shrink_padded_square, tf_resize_bilinear)
 from reelkit.faces.models import (BOX_MEAN_SHAPE, CONFIGS, EMOTIONS, MIRROR_68, EmotionalDAN, apply_transform,
-                                  best_fit, canonical_shape, combined_loss, interocular_error, landmark_heatmap,
-                                  warp_image)
+                                  best_fit, canonical_shape, combined_loss, interocular_error, inverse_2x2,
+                                  landmark_heatmap, warp_image)
 from reelkit.faces.pipeline import EmotionAdapter, EmotionalDANPredictor, FaceAnalyzer
 
 # face-api 1.7.15 itself (its Node.js build on the pure-JS TensorFlow.js CPU backend, @tensorflow/tfjs 4.22.0),
@@ -88,6 +88,22 @@ def test_canonical_transform_and_inverse():
     cv_matrix = similarity_to(source, canonical.numpy())
     matrix, t = best_fit(noisy, canonical)
     assert np.allclose(transform_points(source, cv_matrix), apply_transform(noisy, matrix, t)[0].numpy(), atol=1e-3)
+
+
+def test_onnxruntime_and_torch_predictors_agree(astronaut):
+    predictor = EmotionalDANPredictor.from_name()
+    reference = EmotionalDANPredictor(predictor.model, runtime="torch")
+    assert predictor._session is not None and reference._session is None
+    boxes = [(170.0, 40.0, 300.0, 200.0), (150.0, 30.0, 320.0, 220.0)]  # two faces: one session run each
+    fast, slow = predictor(astronaut, boxes), reference(astronaut, boxes)
+    for a, b in zip(fast, slow):
+        assert np.abs(a["landmarks"] - b["landmarks"]).max() < 1e-3
+        assert max(abs(a["emotion"][e] - b["emotion"][e]) for e in EMOTIONS) < 1e-4
+
+
+def test_closed_form_inverse_matches_linalg():
+    matrices = torch.randn(5, 2, 2, dtype=torch.float64) + 2 * torch.eye(2, dtype=torch.float64)
+    assert torch.allclose(inverse_2x2(matrices), torch.linalg.inv(matrices))
 
 
 def test_heatmap_matches_the_equation():

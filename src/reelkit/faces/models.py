@@ -109,10 +109,17 @@ def best_fit(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, 
     return matrix, target_mean - source_mean @ matrix
 
 
+def inverse_2x2(matrix: torch.Tensor) -> torch.Tensor:
+    """The inverse of (..., 2, 2) matrices in closed form (unlike ``torch.linalg.inv``, it exports to ONNX)."""
+    a, b, c, d = matrix[..., 0, 0], matrix[..., 0, 1], matrix[..., 1, 0], matrix[..., 1, 1]
+    adjugate = torch.stack([torch.stack([d, -b], -1), torch.stack([-c, a], -1)], -2)
+    return adjugate / (a * d - b * c)[..., None, None]
+
+
 def apply_transform(points: torch.Tensor, matrix: torch.Tensor, shift: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     """``points @ A + t``, or with ``inverse`` the inverse map ``(points - t) @ A^-1``."""
     if inverse:
-        return (points - shift) @ torch.linalg.inv(matrix)
+        return (points - shift) @ inverse_2x2(matrix)
     return points @ matrix + shift
 
 

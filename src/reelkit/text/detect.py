@@ -89,6 +89,14 @@ class PPOCRDetector:
             "Det.box_thresh": box_threshold, "Det.unclip_ratio": unclip_ratio,
         })
         self._network = engine._load_det_model()
+        # The same model file in a session whose idle threads sleep (reelkit.runtime.session_options).
+        import onnxruntime as ort
+
+        from reelkit.runtime import session_options
+
+        model_file = self._network.session.session._model_path
+        self._network.session.session = ort.InferenceSession(model_file, session_options(threads=None),
+                                                             providers=["CPUExecutionProvider"])
         self.max_side = max_side
         self.min_height = min_height
         self.merge_gap = merge_gap

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from reelkit.registry import create_model
+from reelkit.runtime import onnx_session
 from reelkit.text.models import CRNN
 
 MAX_WIDTH = 800
@@ -98,27 +99,6 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-def onnx_session(model: CRNN):
-    """The CRNN exported to ONNX (in memory) and loaded in onnxruntime on one thread: the same network
-    and weights, about 1.5x faster than PyTorch's eager CPU kernels on single lines (docs/benchmarks.md)."""
-    import io
-    import warnings
-
-    import onnxruntime as ort
-
-    buffer = io.BytesIO()
-    example = torch.zeros(1, model.config.in_channels, model.config.height, 64)
-    with warnings.catch_warnings():  # the exporter warns that an LSTM's batch size is traced as dynamic
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), buffer, input_names=["lines"], output_names=["log_probs"],
-                          dynamic_axes={"lines": {0: "batch", 3: "width"}, "log_probs": {0: "time", 1: "batch"}},
-                          dynamo=False)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-
-
 class TextRecognizer:
     """Reads cropped text lines (RGB uint8 arrays) with a CRNN from the registry.
 
@@ -138,12 +118,16 @@ class TextRecognizer:
         self.model.eval().to(memory_format=torch.channels_last)
         self.decoder = decoder
         self.batch_size = batch_size
-        self._session = onnx_session(self.model) if runtime == "onnxruntime" else None
+        self._session = None
+        if runtime == "onnxruntime":  # about 1.5x faster than PyTorch on single lines (benchmarks/overlays_parts.py)
+            example = torch.zeros(1, self.model.config.in_channels, self.model.config.height, 64)
+            self._session = onnx_session(self.model, example, ["log_probs"],
+                                         {"input": {0: "batch", 3: "width"}, "log_probs": {0: "time", 1: "batch"}})
 
     def log_probs(self, images: torch.Tensor) -> np.ndarray:
         """The CRNN's (time, batch, classes) log-probabilities for a batch of grey lines (N, 1, H, W)."""
         if self._session is not None:
-            return self._session.run(None, {"lines": images.numpy()})[0]
+            return self._session.run(None, {"input": images.numpy()})[0]
         with torch.inference_mode(), _one_thread():
             return self.model(images.contiguous(memory_format=torch.channels_last)).numpy()
 
