@@ -10,7 +10,6 @@ compare with `shrink_padded_square`, the path it takes now for images larger tha
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import skimage.data
@@ -19,16 +18,7 @@ import torch
 from reelkit.faces.data import to_gray
 from reelkit.faces.detect import FaceDetector, _image_tensor, pad_to_square, tf_resize_bilinear
 from reelkit.faces.pipeline import EmotionalDANPredictor, FaceAnalyzer
-
-
-def best_ms(work, repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return 1000 * min(times)
+from timing import best_ms
 
 
 def padded_first(tiny, rgb: np.ndarray) -> torch.Tensor:  # noqa: ANN001 - a TinyFaceDetector

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,7 @@ import torch
 from reelkit.text import PPOCRDetector, TextRecognizer
 from reelkit.text.synth import ClipGenerator, write_clip
 from reelkit.video import VideoReader
-
-
-def best_ms(work, repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return 1000 * min(times)
+from timing import best_ms
 
 
 def main() -> None:
