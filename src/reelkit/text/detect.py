@@ -77,23 +77,22 @@ class PPOCRDetector:
     ``max_side`` bounds the longer side of the network input: overlay text is large, so 640 px finds
     it at a fraction of the cost of the default 736-px short side. The network and DB post-processing are
     rapidocr's; the frame is shrunk and normalised here, before any float conversion, which saves the
-    full-frame copies rapidocr's generic path makes (a fifth of a detection's time on a 720p frame).
+    full-frame copies rapidocr's generic path makes (about a tenth of a call on a 720p frame:
+    ``benchmarks/overlays_parts.py``), and the session's idle threads sleep (``reelkit.runtime``).
     """
 
     def __init__(self, max_side: int = 640, box_threshold: float = 0.5, unclip_ratio: float = 1.6,
                  min_height: int = 8, merge_gap: float = 1.0) -> None:
+        import onnxruntime as ort
         from rapidocr import RapidOCR
+
+        from reelkit.runtime import session_options
 
         engine = RapidOCR(params={
             "Global.log_level": "critical", "Global.use_cls": False, "Global.use_rec": False,
             "Det.box_thresh": box_threshold, "Det.unclip_ratio": unclip_ratio,
         })
         self._network = engine._load_det_model()
-        # The same model file in a session whose idle threads sleep (reelkit.runtime.session_options).
-        import onnxruntime as ort
-
-        from reelkit.runtime import session_options
-
         model_file = self._network.session.session._model_path
         self._network.session.session = ort.InferenceSession(model_file, session_options(threads=None),
                                                              providers=["CPUExecutionProvider"])
