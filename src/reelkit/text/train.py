@@ -46,7 +46,8 @@ class TrainResult:
     wall_seconds: float = 0.0
 
 
-_GENERATORS: dict[tuple[Split, float], LineImageGenerator] = {}  # one per worker process: loading photos and fonts is slow
+# One generator per worker process and handle share: loading photos and fonts is slow.
+_GENERATORS: dict[tuple[Split, float], LineImageGenerator] = {}
 
 
 def _generate(args: tuple[Split, int, int, int, float]) -> list[tuple[np.ndarray, str]]:
