@@ -256,6 +256,29 @@ def test_detector_reframes_tight_portraits(astronaut):
     assert x0 < 0 and y0 < 0 and x0 < 50 < x1 and y0 < 47 < y1  # the box reaches past the tight crop
 
 
+
+class _CountingDetector(TinyFaceDetector):
+    """The real tiny detector, recording the input size of every search."""
+
+    def __call__(self, rgb):
+        self.sizes.append(self.input_size)
+        return super().__call__(rgb)
+
+
+def test_small_images_are_searched_framed_first_and_context_keeps_the_plain_search(astronaut):
+    tiny = _CountingDetector(input_size=416)
+    tiny.sizes = []
+    tight = np.ascontiguousarray(astronaut[90:185, 170:270])
+    found = FaceDetector(tiny=tiny)(tight)
+    assert len(found) == 1 and found[0].width >= 0.5 * 95
+    assert 416 not in tiny.sizes  # a tight crop: no plain search at the full input
+    # a 400-px picture with the face in context: the face is small, so the plain search runs and finds it
+    context = np.ascontiguousarray(astronaut[0:400, 56:456])
+    tiny.sizes = []
+    found = FaceDetector(tiny=tiny)(context)
+    assert 416 in tiny.sizes and len(found) == 1
+    assert np.allclose(found[0].box, TinyFaceDetector(input_size=416)(context)[0].box)
+
 # --- pipeline and CLI on the shipped model ------------------------------------------------------------
 
 

@@ -54,6 +54,8 @@ LANDMARK_MEAN_RGB = (122.782, 117.001, 104.298)
 # again at a few input sizes; the first try that finds a face wins.
 FRAMING_TRIES = ((0.5, 160), (0.25, 160), (1.0, 224), (0.5, 416), (0.25, 224), (1.0, 416))
 BORDER_GREY = 128
+CHEAP_FRAMINGS = 2  # the tries at the 160-px input, a sixth of the 416-px search's work
+TIGHT_FACE_SHARE = 0.5  # a face at least this wide (share of the image's short side) means a tight crop
 
 _BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
 
@@ -461,9 +463,9 @@ class FaceLandmarks68:
         return points + np.asarray(shifts, np.float32)[:, None, :]
 
 
-def detect_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRIES) -> tuple[np.ndarray | None, float, int]:
-    """The best face box of a photo cropped tight to the face, found in the photo framed in a grey border
-    (:data:`FRAMING_TRIES`); returns (box in photo pixels, possibly past its edges, or None; score; border)."""
+def search_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRIES) -> list[Detection]:
+    """Every face of the first framing in ``tries`` (:data:`FRAMING_TRIES`) where the detector finds one, best
+    first, in photo pixels (boxes may reach past the photo's edges); empty if no framing finds a face."""
     import cv2
 
     longest = max(rgb.shape[:2])
@@ -476,10 +478,21 @@ def detect_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRI
             detector.input_size = size
             found = detector(framed)
             if found:
-                best = max(found, key=lambda d: d.score)
-                return np.asarray(best.box, np.float32) - pad, best.score, pad
+                return [Detection(tuple(v - pad for v in d.box), d.score)
+                        for d in sorted(found, key=lambda d: d.score, reverse=True)]
     finally:
         detector.input_size = original_size
+    return []
+
+
+def detect_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRIES) -> tuple[np.ndarray | None, float, int]:
+    """The best face box of a photo cropped tight to the face, found in the photo framed in a grey border
+    (:data:`FRAMING_TRIES`); returns (box in photo pixels, possibly past its edges, or None; score; border)."""
+    longest = max(rgb.shape[:2])
+    for share, size in tries:
+        found = search_framed(detector, rgb, [(share, size)])
+        if found:
+            return np.asarray(found[0].box, np.float32), found[0].score, int(round(share * longest))
     return None, 0.0, 0
 
 
@@ -489,6 +502,9 @@ class FaceDetector:
     face-api's tiny face detector at ``input_size`` (face-api's default 416 finds faces down to about 1/11
     of the image's longest side; 320 is about a third faster but misses those); when it finds nothing and
     ``reframe`` is set, the image is searched again framed in a grey border, for photos cropped tight to a face.
+    An image no larger than ``input_size`` is searched framed first, at the cheap 160-px framings: when that
+    finds a face filling at least :data:`TIGHT_FACE_SHARE` of the image, the image is a tight crop, which the
+    plain search would miss anyway, and the plain search is skipped.
     """
 
     def __init__(self, input_size: int = 416, score_threshold: float = 0.5, reframe: bool = True,
@@ -497,8 +513,13 @@ class FaceDetector:
         self.reframe = reframe
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        framed: list[Detection] = []
+        small = max(rgb.shape[:2]) <= self.tiny.input_size
+        if self.reframe and small:
+            framed = search_framed(self.tiny, rgb, FRAMING_TRIES[:CHEAP_FRAMINGS])
+            if framed and framed[0].width >= TIGHT_FACE_SHARE * min(rgb.shape[:2]):
+                return framed
         found = self.tiny(rgb)
         if found or not self.reframe:
             return found
-        box, score, _ = detect_framed(self.tiny, rgb)
-        return [] if box is None else [Detection(tuple(float(v) for v in box), float(score))]
+        return framed or search_framed(self.tiny, rgb, FRAMING_TRIES[CHEAP_FRAMINGS if small else 0:])

@@ -41,7 +41,8 @@ are small and fast on a CPU, and their weights come with a pinned npm package th
 The port reproduces face-api 1.7.15 run in Node.js (TensorFlow.js CPU backend) on
 `skimage.data.astronaut()`: the same box and score, landmarks within 0.0001 px (`tests/test_faces.py`).
 The detector learnt faces in context and misses photos cropped tight to the face (most of this data
-set), so such photos are framed in a grey border and searched again."""
+set), so such photos are framed in a grey border and searched again; a picture no larger than the
+detector's input is searched framed first, at a small input size, and kept when the face fills it."""
 
 
 @dataclass
