@@ -108,6 +108,8 @@ def test_onnxruntime_and_torch_runtimes_give_the_same_log_probs():
     onnx_reader = TextRecognizer()
     torch_reader = TextRecognizer(onnx_reader.model, runtime="torch")
     assert onnx_reader._session is not None and torch_reader._session is None
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        TextRecognizer(onnx_reader.model, runtime="ort")
     rng = np.random.default_rng(5)
     for width in (40, 173, 600):  # the exported graph takes any width and batch size
         lines = torch.from_numpy(rng.uniform(-1, 1, (3, 1, 32, width)).astype(np.float32))

@@ -94,6 +94,8 @@ def test_onnxruntime_and_torch_predictors_agree(astronaut):
     predictor = EmotionalDANPredictor.from_name()
     reference = EmotionalDANPredictor(predictor.model, runtime="torch")
     assert predictor._session is not None and reference._session is None
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        EmotionalDANPredictor(predictor.model, runtime="onnx")
     boxes = [(170.0, 40.0, 300.0, 200.0), (150.0, 30.0, 320.0, 220.0)]  # two faces: one session run each
     fast, slow = predictor(astronaut, boxes), reference(astronaut, boxes)
     for a, b in zip(fast, slow):

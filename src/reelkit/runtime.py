@@ -12,6 +12,14 @@ import torch
 from torch import nn
 
 
+RUNTIMES = ("onnxruntime", "torch")
+
+
+def check_runtime(runtime: str) -> None:
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+
+
 def session_options(threads: int | None = 1):
     """onnxruntime options for reelkit's sessions: ``threads`` intra-op threads (None: every core) that sleep
     when idle. By default idle workers spin, on the cores that the video decoder and the next network need

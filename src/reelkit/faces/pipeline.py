@@ -18,7 +18,7 @@ from torch import nn
 from reelkit.faces.data import initial_shape, make_crop, to_gray, transform_points
 from reelkit.faces.models import EmotionalDAN
 from reelkit.registry import create_model
-from reelkit.runtime import onnx_session
+from reelkit.runtime import check_runtime, onnx_session
 
 Box = Sequence[float]  # x0, y0, x1, y1 in pixels
 Predictor = Callable[[np.ndarray, Sequence[Box]], list[dict[str, Any]]]
@@ -47,6 +47,7 @@ class EmotionalDANPredictor:
 
     def __init__(self, model: EmotionalDAN, threads: int | None = None,
                  runtime: Literal["onnxruntime", "torch"] = "onnxruntime") -> None:
+        check_runtime(runtime)
         self.model = model.eval()
         self.emotions = tuple(model.config.emotions)
         self.box_shape = model.box_shape.numpy().astype(np.float64)

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from reelkit.registry import create_model
-from reelkit.runtime import onnx_session
+from reelkit.runtime import check_runtime, onnx_session
 from reelkit.text.models import CRNN
 
 MAX_WIDTH = 800
@@ -113,6 +113,7 @@ class TextRecognizer:
         batch_size: int = 32,
         runtime: Literal["onnxruntime", "torch"] = "onnxruntime",
     ) -> None:
+        check_runtime(runtime)
         self.model = create_model(model, pretrained=True, weights=weights) if isinstance(model, str) else model
         # channels-last convolutions are markedly faster on CPU for these short, wide line images
         self.model.eval().to(memory_format=torch.channels_last)
