@@ -190,7 +190,7 @@ def train_emotionaldan_command(
     data: Optional[Path] = typer.Option(None, help="Folder with labels.csv and images/ (default: "
                                                    "../shared/data/facial_expressions beside the checkout)."),
     cache: Path = typer.Option(Path("runs/faces/landmarks.npz"), help="Teacher landmarks cache (made on first use)."),
-    epochs: List[int] = typer.Option([6, 8], "--epochs", help="Epochs of each stage, in order (repeat per stage)."),
+    epochs: List[int] = typer.Option([6, 12], "--epochs", help="Epochs of each stage, in order (repeat per stage)."),
     batch_size: int = typer.Option(64, min=2),
     lr: Optional[float] = typer.Option(1e-3, min=0.0, help="Learning rate (cosine decay); none for KaFiStO's own."),
     optim: str = typer.Option("adam", help="adam (DAN's), adamw, sgd or kafisto."),

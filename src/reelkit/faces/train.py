@@ -50,7 +50,7 @@ class EmotionalDANTrainConfig:
     model: str = "emotionaldan_small"
     data: str = str(DEFAULT_DIR)
     cache: str = str(DEFAULT_CACHE)
-    stage_epochs: tuple[int, ...] = (6, 8)  # epochs for each stage, trained in turn (DAN sec. 4.1)
+    stage_epochs: tuple[int, ...] = (6, 12)  # epochs for each stage, trained in turn (DAN sec. 4.1)
     batch_size: int = 64  # DAN
     lr: float | None = 1e-3  # DAN: Adam, 0.001
     optim: str = "adam"
