@@ -258,9 +258,12 @@ def test_detector_reframes_tight_portraits(astronaut):
     assert x0 < 0 and y0 < 0 and x0 < 50 < x1 and y0 < 47 < y1  # the box reaches past the tight crop
 
 
-
 class _CountingDetector(TinyFaceDetector):
     """The real tiny detector, recording the input size of every search."""
+
+    def __init__(self, input_size: int) -> None:
+        super().__init__(input_size)
+        self.sizes: list[int] = []
 
     def __call__(self, rgb):
         self.sizes.append(self.input_size)
@@ -269,7 +272,6 @@ class _CountingDetector(TinyFaceDetector):
 
 def test_small_images_are_searched_framed_first_and_context_keeps_the_plain_search(astronaut):
     tiny = _CountingDetector(input_size=416)
-    tiny.sizes = []
     tight = np.ascontiguousarray(astronaut[90:185, 170:270])
     found = FaceDetector(tiny=tiny)(tight)
     assert len(found) == 1 and found[0].width >= 0.5 * 95
@@ -280,6 +282,7 @@ def test_small_images_are_searched_framed_first_and_context_keeps_the_plain_sear
     found = FaceDetector(tiny=tiny)(context)
     assert 416 in tiny.sizes and len(found) == 1
     assert np.allclose(found[0].box, TinyFaceDetector(input_size=416)(context)[0].box)
+
 
 # --- pipeline and CLI on the shipped model ------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from reelkit.errors import FaceError
-from reelkit.faces.detect import BORDER_GREY, detect_framed
+from reelkit.faces.detect import BORDER_GREY, search_framed
 from reelkit.faces.models import EMOTIONS, MIRROR_68
 
 DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -158,10 +158,10 @@ def teacher_landmarks(dataset: FaceDataset, cache: str | Path = DEFAULT_CACHE,
     for index, name in enumerate(dataset.names):
         rgb = read_rgb(dataset.folder / "images" / name)
         sizes[index] = rgb.shape[1], rgb.shape[0]
-        box, score, _ = detect_framed(detector, rgb)
-        if box is not None:
-            boxes[index], scores[index], detected[index] = box, score, True
-            landmarks[index] = mark(rgb, box)
+        found = search_framed(detector, rgb)
+        if found:
+            boxes[index], scores[index], detected[index] = found[0].box, found[0].score, True
+            landmarks[index] = mark(rgb, boxes[index])
         if progress:
             progress(index + 1, count)
     if not detected.any():

@@ -485,17 +485,6 @@ def search_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRI
     return []
 
 
-def detect_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRIES) -> tuple[np.ndarray | None, float, int]:
-    """The best face box of a photo cropped tight to the face, found in the photo framed in a grey border
-    (:data:`FRAMING_TRIES`); returns (box in photo pixels, possibly past its edges, or None; score; border)."""
-    longest = max(rgb.shape[:2])
-    for share, size in tries:
-        found = search_framed(detector, rgb, [(share, size)])
-        if found:
-            return np.asarray(found[0].box, np.float32), found[0].score, int(round(share * longest))
-    return None, 0.0, 0
-
-
 class FaceDetector:
     """The default face finder: callable ``rgb -> list[Detection]``, best first.
 
