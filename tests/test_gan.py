@@ -168,6 +168,8 @@ def test_cli_train_gan_on_mixture_writes_outputs(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["metrics"]["modes"] == 8 and metrics["train_config"]["loss"] == "hinge"
+    summary = [line for line in result.stderr.splitlines() if "high_quality" in line]
+    assert len(summary) == 1 and f"wrote {tmp_path / 'run'}" in summary[0]  # a log line is never wrapped in a pipe
     for name in ("generator.safetensors", "discriminator.safetensors", "samples.png", "losses.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
 

@@ -24,11 +24,11 @@ train_app = typer.Typer(help="Train reelkit's models on data it makes or you bri
 app.add_typer(train_app, name="train")
 synth_app = typer.Typer(help="Generate synthetic data with known answers (demo clips, text lines).", no_args_is_help=True)
 app.add_typer(synth_app, name="synth")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # log lines stay whole in files and pipes
 
 
 def print_error(error: Exception) -> None:
-    console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)  # one line, never wrapped
+    console.print(f"[red]error:[/] {error}", highlight=False)
 
 
 def progress_bar() -> Progress:
