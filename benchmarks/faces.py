@@ -20,7 +20,7 @@ facenet-pytorch, which must not go into reelkit's .venv)::
     benchmarks/.cache/fer-venv/bin/pip install tensorflow-cpu==2.21.0 "opencv-python-headless<5" pillow requests "setuptools<81"
 
 Run from the repo root (after ``reelkit train emotionaldan`` and the ablation
-``reelkit train emotionaldan --landmark-weight 0 --out runs/faces/emotionaldan_small_nolandmarks.safetensors``)::
+``reelkit train emotionaldan --landmark-weight 0 --out runs/faces/exp/e18_lw0.safetensors``)::
 
     .venv/bin/python benchmarks/faces.py
 """
@@ -141,7 +141,7 @@ def time_per_face(analyzer: FaceAnalyzer, images: list[np.ndarray], threads: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=weights_path("emotionaldan_small"))
-    parser.add_argument("--ablation-weights", type=Path, default=ROOT / "runs/faces/emotionaldan_small_nolandmarks.safetensors")
+    parser.add_argument("--ablation-weights", type=Path, default=ROOT / "runs/faces/exp/e18_lw0.safetensors")
     parser.add_argument("--fer-python", type=Path, default=FER_PYTHON)
     parser.add_argument("--cache", type=Path, default=ROOT / DEFAULT_CACHE)
     parser.add_argument("--speed-photos", type=int, default=60, help="Test photos timed for detection + analysis.")
@@ -151,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     for path, how in ((args.weights, "reelkit train emotionaldan"),
                       (args.ablation_weights, "reelkit train emotionaldan --landmark-weight 0 --out "
-                                              "runs/faces/emotionaldan_small_nolandmarks.safetensors")):
+                                              "runs/faces/exp/e18_lw0.safetensors")):
         if not path.is_file():
             raise SystemExit(f"{path} not found: train it with `{how}`")
     if not args.fer_python.is_file():

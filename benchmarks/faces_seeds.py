@@ -1,0 +1,101 @@
+"""What the landmark term adds, over several training seeds: EmotionalDAN against its no-landmark ablation,
+each pair evaluated on the validation and test splits of its own seed.
+
+``reelkit train emotionaldan --seed S`` draws its own stratified split, so a model can only be scored on the
+split it was trained with: each pair's seed is read from its weights' metadata, and both weights of a pair must
+share it. One pair per ``--pair EMOTIONALDAN ABLATION``::
+
+    .venv/bin/python benchmarks/faces_seeds.py \\
+        --pair src/reelkit/weights/emotionaldan_small.safetensors runs/faces/exp/e18_lw0.safetensors \\
+        --pair runs/faces/exp/e18s1_lw0.5.safetensors runs/faces/exp/e18s1_lw0.safetensors
+
+Prints a markdown table (accuracy and macro-F1 per split and seed, the macro-F1 gain, mean and standard
+deviation over seeds) and writes every number to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faces import emotion_scores, run_emotionaldan
+from reelkit.faces.data import DEFAULT_CACHE, load_labels, read_rgb, stratified_split, teacher_landmarks
+from reelkit.registry import read_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+SPLITS = ("validation", "test")
+
+
+def training_settings(weights: Path) -> dict:
+    if not weights.is_file():
+        raise SystemExit(f"{weights} not found: train it with `reelkit train emotionaldan --seed S --out {weights}`")
+    settings = read_metadata(weights).get("train_config")
+    if not isinstance(settings, dict) or "seed" not in settings:
+        raise SystemExit(f"{weights} does not say how it was trained (no train_config in its metadata)")
+    return settings
+
+
+def score_pair(dataset, cache: Path, emotionaldan: Path, ablation: Path) -> dict:  # noqa: ANN001 - FaceDataset
+    seeds = {training_settings(emotionaldan)["seed"], training_settings(ablation)["seed"]}
+    if len(seeds) != 1:
+        raise SystemExit(f"{emotionaldan} and {ablation} were trained with different seeds ({sorted(seeds)})")
+    if training_settings(ablation)["landmark_weight"] != 0 or training_settings(emotionaldan)["landmark_weight"] == 0:
+        raise SystemExit(f"a pair is EmotionalDAN (landmark weight > 0) then its ablation (landmark weight 0): "
+                         f"{emotionaldan}, {ablation}")
+    seed = seeds.pop()
+    split = stratified_split(dataset.labels, seed)
+    teacher = teacher_landmarks(dataset, cache)
+    result: dict = {"seed": seed, "emotionaldan": str(emotionaldan), "ablation": str(ablation)}
+    for split_name in SPLITS:
+        indices = getattr(split, split_name)
+        boxes = teacher.select([dataset.names[i] for i in indices]).boxes
+        photos = [read_rgb(dataset.folder / "images" / dataset.names[i]) for i in indices]
+        labels = dataset.labels[indices]
+        for system, weights in (("emotionaldan", emotionaldan), ("ablation", ablation)):
+            probabilities, _ = run_emotionaldan(weights, photos, boxes)
+            scores = emotion_scores(labels, probabilities.argmax(1))
+            result[f"{system}_{split_name}"] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+        result[f"gain_{split_name}"] = (result[f"emotionaldan_{split_name}"]["macro_f1"]
+                                        - result[f"ablation_{split_name}"]["macro_f1"])
+        print(f"seed {seed}, {split_name}: macro-F1 gain {100 * result[f'gain_{split_name}']:+.1f} points", file=sys.stderr)
+    return result
+
+
+def markdown(pairs: list[dict]) -> str:
+    lines = ["| seed | split | EmotionalDAN acc. / macro-F1 | ablation acc. / macro-F1 | macro-F1 gain (points) |",
+             "|---|---|---|---|---|"]
+    for split_name in SPLITS:
+        for pair in pairs:
+            ours, theirs = pair[f"emotionaldan_{split_name}"], pair[f"ablation_{split_name}"]
+            lines.append(f"| {pair['seed']} | {split_name} | {ours['accuracy']:.3f} / {ours['macro_f1']:.3f} | "
+                         f"{theirs['accuracy']:.3f} / {theirs['macro_f1']:.3f} | {100 * pair[f'gain_{split_name}']:+.1f} |")
+        gains = [100 * pair[f"gain_{split_name}"] for pair in pairs]
+        spread = f" ± {statistics.stdev(gains):.1f}" if len(gains) > 1 else ""
+        lines.append(f"| mean of {len(gains)} | {split_name} | | | {statistics.mean(gains):+.1f}{spread} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pair", nargs=2, type=Path, action="append", required=True,
+                        metavar=("EMOTIONALDAN", "ABLATION"), help="Weights of one seed's pair (repeat per seed).")
+    parser.add_argument("--cache", type=Path, default=ROOT / DEFAULT_CACHE)
+    parser.add_argument("--json", type=Path, default=ROOT / "docs/benchmarks/faces_seeds.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    dataset = load_labels()
+    pairs = [score_pair(dataset, args.cache, emotionaldan, ablation) for emotionaldan, ablation in args.pair]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"pairs": pairs, "mean_gain": {
+        s: float(np.mean([p[f"gain_{s}"] for p in pairs])) for s in SPLITS}}, indent=2) + "\n")
+    print(markdown(pairs))
+
+
+if __name__ == "__main__":
+    main()
