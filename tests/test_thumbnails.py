@@ -7,8 +7,9 @@ import skimage.data
 from PIL import Image
 
 from reelkit.errors import ReelkitError, ThumbnailError
-from reelkit.thumbnails import (Candidate, FaceScorer, PopularityScorer, SharpnessScorer, SubjectScorer, TextScorer,
-                                ThumbnailRanker, clean_share, export_thumbnails, make_planted_video)
+from reelkit.thumbnails import (Candidate, CandidateSampler, FaceScorer, PopularityScorer, Sampling, SharpnessScorer,
+                                SubjectScorer, TextScorer, ThumbnailRanker, clean_share, export_thumbnails,
+                                make_planted_video)
 from reelkit.thumbnails.demo import BAD_KINDS
 
 from conftest import run_cli
@@ -48,6 +49,22 @@ def test_planted_bad_frames_are_rejected_for_their_reason(planted, ranked, kind,
     assert {r.reason for r in inside} <= reasons, inside
     chosen = [t.time for t in ranked.thumbnails]
     assert not any(_inside(t, truth[kind]) for t in chosen)
+
+
+def test_inside_a_cross_fade_the_blur_limit_is_halved():
+    # A dissolve frame averages two shots, which alone halves their Laplacian variance: that soft, it is a
+    # transition; near a cut, or softer still, it is blurred.
+    def candidate(time: float, sharpness: float) -> Candidate:
+        return Candidate(time, 0, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.float32), sharpness)
+
+    steady = [(candidate(float(t), 1000.0), None) for t in range(8)]  # limit: 5 % of 1000
+    result = Sampling([], [], [], [])
+    CandidateSampler()._judge([*steady, (candidate(10.0, 30.0), ("dissolve", "cross-fade at 10.00s")),
+                               (candidate(11.0, 30.0), ("cut", "shot cut at 11.00s")),
+                               (candidate(12.0, 20.0), ("dissolve", "cross-fade at 12.00s"))], result)
+    assert {r.time: r.reason for r in result.rejections} == {10.0: "transition", 11.0: "blurred", 12.0: "blurred"}
+    assert [r.detail for r in result.rejections] == ["cross-fade at 10.00s", "sharpness 30 < 50", "sharpness 20 < 25"]
+    assert len(result.candidates) == 8
 
 
 def test_planted_cuts_are_found(planted):

@@ -5,7 +5,8 @@ Rejections, in order of precedence:
 * ``black`` / ``uniform``: a dark or featureless frame (mean or standard deviation of luma).
 * ``blurred``: variance of the Laplacian of a fixed-size grey version, under a share of the video's own
   sharp frames (its 75th percentile) or under an absolute floor. Judged once the whole video is seen,
-  since what counts as sharp depends on the footage.
+  since what counts as sharp depends on the footage. Inside a cross-fade the limit is halved: averaging
+  two shots alone halves the variance (a quarter of each, for two unrelated pictures of equal sharpness).
 * ``transition``: near a shot cut (PySceneDetect's ContentDetector, run on every frame at a small
   size) or inside a cross-fade. A dissolve frame is a blend of the frames ``blend_lag`` seconds before
   and after it, which a pan or zoom can also look like at low resolution; what tells them apart is that
@@ -183,7 +184,7 @@ class CandidateSampler:
         shrink = VideoReformatter()  # reused: building a scaler per frame costs more than scaling
         result = Sampling([], [], [], [])
         pending: deque[_Pending] = deque()
-        settled: list[tuple[Candidate, str | None]] = []
+        settled: list[tuple[Candidate, tuple[str, str] | None]] = []
         next_time = 0.0
         frame_count = 0
         for frame in prefetch(reader):
@@ -240,18 +241,20 @@ class CandidateSampler:
             rgb = frame.rgb()
         return Candidate(frame.time, frame.index, rgb, gray, laplacian_variance(gray), None, dhash(gray))
 
-    def _transition(self, candidate: Candidate, result: Sampling) -> str | None:
+    def _transition(self, candidate: Candidate, result: Sampling) -> tuple[str, str] | None:
+        """("cut" or "dissolve", detail) when the candidate is near a shot cut or inside a cross-fade."""
         margin = self.config.transition_margin
         cut = next((t for t in reversed(result.cuts) if abs(t - candidate.time) <= margin), None)
         if cut is not None:
-            return f"shot cut at {cut:.2f}s"
+            return "cut", f"shot cut at {cut:.2f}s"
         dissolve = next((t for t in reversed(result.dissolves) if abs(t - candidate.time) <= margin), None)
         if dissolve is not None:
-            return f"cross-fade at {dissolve:.2f}s"
+            return "dissolve", f"cross-fade at {dissolve:.2f}s"
         return None
 
-    def _judge(self, settled: list[tuple[Candidate, str | None]], result: Sampling) -> None:
-        """Blur needs the whole video's sharpness, so it is judged last; it outranks a transition."""
+    def _judge(self, settled: list[tuple[Candidate, tuple[str, str] | None]], result: Sampling) -> None:
+        """Blur needs the whole video's sharpness, so it is judged last; it outranks a transition, with the
+        limit halved inside a cross-fade, whose blend of two shots halves the sharpness by itself."""
         if not settled:
             return
         config = self.config
@@ -260,11 +263,12 @@ class CandidateSampler:
         limit = max(config.blur_floor, config.blur_ratio * reference)
         for candidate, transition in settled:
             candidate.sharpness_reference = reference
-            if candidate.sharpness < limit:
+            blur_limit = limit / 2 if transition is not None and transition[0] == "dissolve" else limit
+            if candidate.sharpness < blur_limit:
                 result.rejections.append(Rejection(candidate.time, "blurred",
-                                                   f"sharpness {candidate.sharpness:.0f} < {limit:.0f}"))
+                                                   f"sharpness {candidate.sharpness:.0f} < {blur_limit:.0f}"))
             elif transition is not None:
-                result.rejections.append(Rejection(candidate.time, "transition", transition))
+                result.rejections.append(Rejection(candidate.time, "transition", transition[1]))
             else:
                 result.candidates.append(candidate)
 
