@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from faces import emotion_scores, run_emotionaldan
-from reelkit.faces.data import DEFAULT_CACHE, load_labels, read_rgb, stratified_split, teacher_landmarks
+from reelkit.faces.data import (DEFAULT_CACHE, FaceDataset, TeacherLandmarks, load_labels, read_rgb, stratified_split,
+                                teacher_landmarks)
 from reelkit.registry import read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,16 +42,16 @@ def training_settings(weights: Path) -> dict:
     return settings
 
 
-def score_pair(dataset, cache: Path, emotionaldan: Path, ablation: Path) -> dict:  # noqa: ANN001 - FaceDataset
-    seeds = {training_settings(emotionaldan)["seed"], training_settings(ablation)["seed"]}
-    if len(seeds) != 1:
-        raise SystemExit(f"{emotionaldan} and {ablation} were trained with different seeds ({sorted(seeds)})")
-    if training_settings(ablation)["landmark_weight"] != 0 or training_settings(emotionaldan)["landmark_weight"] == 0:
+def score_pair(dataset: FaceDataset, teacher: TeacherLandmarks, emotionaldan: Path, ablation: Path) -> dict:
+    ours, theirs = training_settings(emotionaldan), training_settings(ablation)
+    if ours["seed"] != theirs["seed"]:
+        raise SystemExit(f"{emotionaldan} and {ablation} were trained with different seeds "
+                         f"({ours['seed']}, {theirs['seed']})")
+    if theirs["landmark_weight"] != 0 or ours["landmark_weight"] == 0:
         raise SystemExit(f"a pair is EmotionalDAN (landmark weight > 0) then its ablation (landmark weight 0): "
                          f"{emotionaldan}, {ablation}")
-    seed = seeds.pop()
+    seed = ours["seed"]
     split = stratified_split(dataset.labels, seed)
-    teacher = teacher_landmarks(dataset, cache)
     result: dict = {"seed": seed, "emotionaldan": str(emotionaldan), "ablation": str(ablation)}
     for split_name in SPLITS:
         indices = getattr(split, split_name)
@@ -63,7 +64,8 @@ def score_pair(dataset, cache: Path, emotionaldan: Path, ablation: Path) -> dict
             result[f"{system}_{split_name}"] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
         result[f"gain_{split_name}"] = (result[f"emotionaldan_{split_name}"]["macro_f1"]
                                         - result[f"ablation_{split_name}"]["macro_f1"])
-        print(f"seed {seed}, {split_name}: macro-F1 gain {100 * result[f'gain_{split_name}']:+.1f} points", file=sys.stderr)
+        gain = 100 * result[f"gain_{split_name}"]
+        print(f"seed {seed}, {split_name}: macro-F1 gain {gain:+.1f} points", file=sys.stderr)
     return result
 
 
@@ -73,8 +75,9 @@ def markdown(pairs: list[dict]) -> str:
     for split_name in SPLITS:
         for pair in pairs:
             ours, theirs = pair[f"emotionaldan_{split_name}"], pair[f"ablation_{split_name}"]
+            gain = 100 * pair[f"gain_{split_name}"]
             lines.append(f"| {pair['seed']} | {split_name} | {ours['accuracy']:.3f} / {ours['macro_f1']:.3f} | "
-                         f"{theirs['accuracy']:.3f} / {theirs['macro_f1']:.3f} | {100 * pair[f'gain_{split_name}']:+.1f} |")
+                         f"{theirs['accuracy']:.3f} / {theirs['macro_f1']:.3f} | {gain:+.1f} |")
         gains = [100 * pair[f"gain_{split_name}"] for pair in pairs]
         spread = f" ± {statistics.stdev(gains):.1f}" if len(gains) > 1 else ""
         lines.append(f"| mean of {len(gains)} | {split_name} | | | {statistics.mean(gains):+.1f}{spread} |")
@@ -90,7 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     dataset = load_labels()
-    pairs = [score_pair(dataset, args.cache, emotionaldan, ablation) for emotionaldan, ablation in args.pair]
+    teacher = teacher_landmarks(dataset, args.cache)
+    pairs = [score_pair(dataset, teacher, emotionaldan, ablation) for emotionaldan, ablation in args.pair]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"pairs": pairs, "mean_gain": {
         s: float(np.mean([p[f"gain_{s}"] for p in pairs])) for s in SPLITS}}, indent=2) + "\n")
