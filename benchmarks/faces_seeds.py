@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from faces import emotion_scores, run_emotionaldan
+from reelkit.errors import ReelkitError
 from reelkit.faces.data import (DEFAULT_CACHE, FaceDataset, TeacherLandmarks, load_labels, read_rgb, stratified_split,
                                 teacher_landmarks)
 from reelkit.registry import read_metadata
@@ -35,22 +36,26 @@ SPLITS = ("validation", "test")
 
 def training_settings(weights: Path) -> dict:
     if not weights.is_file():
-        raise SystemExit(f"{weights} not found: train it with `reelkit train emotionaldan --seed S --out {weights}`")
+        raise ReelkitError(f"{weights} not found: train it with `reelkit train emotionaldan --seed S --out {weights}`")
     settings = read_metadata(weights).get("train_config")
     if not isinstance(settings, dict) or "seed" not in settings:
-        raise SystemExit(f"{weights} does not say how it was trained (no train_config in its metadata)")
+        raise ReelkitError(f"{weights} does not say how it was trained (no train_config in its metadata)")
     return settings
 
 
-def score_pair(dataset: FaceDataset, teacher: TeacherLandmarks, emotionaldan: Path, ablation: Path) -> dict:
+def pair_seed(emotionaldan: Path, ablation: Path) -> int:
+    """The seed both weights were trained with; a pair is EmotionalDAN, then its no-landmark ablation."""
     ours, theirs = training_settings(emotionaldan), training_settings(ablation)
     if ours["seed"] != theirs["seed"]:
-        raise SystemExit(f"{emotionaldan} and {ablation} were trained with different seeds "
-                         f"({ours['seed']}, {theirs['seed']})")
+        raise ReelkitError(f"{emotionaldan} and {ablation} were trained with different seeds "
+                           f"({ours['seed']}, {theirs['seed']})")
     if theirs["landmark_weight"] != 0 or ours["landmark_weight"] == 0:
-        raise SystemExit(f"a pair is EmotionalDAN (landmark weight > 0) then its ablation (landmark weight 0): "
-                         f"{emotionaldan}, {ablation}")
-    seed = ours["seed"]
+        raise ReelkitError(f"a pair is EmotionalDAN (landmark weight > 0) then its ablation (landmark weight 0): "
+                           f"{emotionaldan}, {ablation}")
+    return ours["seed"]
+
+
+def score_pair(dataset: FaceDataset, teacher: TeacherLandmarks, seed: int, emotionaldan: Path, ablation: Path) -> dict:
     split = stratified_split(dataset.labels, seed)
     result: dict = {"seed": seed, "emotionaldan": str(emotionaldan), "ablation": str(ablation)}
     for split_name in SPLITS:
@@ -92,9 +97,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "docs/benchmarks/faces_seeds.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    dataset = load_labels()
-    teacher = teacher_landmarks(dataset, args.cache)
-    pairs = [score_pair(dataset, teacher, emotionaldan, ablation) for emotionaldan, ablation in args.pair]
+    try:  # every pair is checked before any is scored, so a bad one wastes no work
+        seeds = [pair_seed(emotionaldan, ablation) for emotionaldan, ablation in args.pair]
+        dataset = load_labels()
+        teacher = teacher_landmarks(dataset, args.cache)
+    except ReelkitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    pairs = [score_pair(dataset, teacher, seed, emotionaldan, ablation)
+             for seed, (emotionaldan, ablation) in zip(seeds, args.pair)]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"pairs": pairs, "mean_gain": {
         s: float(np.mean([p[f"gain_{s}"] for p in pairs])) for s in SPLITS}}, indent=2) + "\n")
