@@ -18,7 +18,8 @@ there, the comment says which: "Sec. 3" for the paper, "code: <file>" for the of
 * The paper's generators are StyleGANs (8-layer mapping MLP, 512-d code, progressive growing to 128 px)
   against StyleGAN's discriminator with WGAN-GP. reelkit's are DCGAN-style (mapping MLP, then nearest
   up-sampling + conv + pixel norm stages) so that a 64 px model trains on a CPU; the discriminator is a
-  spectral-norm conv net that returns ``(logits, features)`` like reelkit.gan's, so hinge, KDD and
+  spectral-norm conv net ending like StyleGAN's (minibatch std, then a conv over the whole last map, so it sees
+  positions) that returns ``(logits, features)`` like reelkit.gan's, so hinge, KDD and
   non-saturating losses all apply. ``layered`` keeps the paper's sizes (128 px, 512-d code, 8 mapping layers).
 * The encoder maps an image to z; with the generator frozen, mask(G(E(x))) segments x (Sec. 3, the
   autoencoder whose decoder is the pre-trained generator).
@@ -209,8 +210,12 @@ class MinibatchStd(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Spectral-norm conv net: (4x4 stride-2 conv, LeakyReLU) stages, StyleGAN's minibatch standard deviation,
-    a 3x3 conv, global sum pooling, linear read-out. Returns ``(logits, features)`` as reelkit.gan's do."""
+    """Spectral-norm conv net: (4x4 stride-2 conv, LeakyReLU) stages, StyleGAN's minibatch standard deviation, a
+    3x3 conv, then a conv whose kernel covers the whole last map (4x4 in every config) and a linear read-out
+    (code: stylegan.py ``Discriminator``, last block ``ConvBlock(513, 512, 3, 1, 4, 0)``). That last conv keeps
+    where things are, which global pooling throws away: with pooling, the 2026-11-27 CPU run put every object
+    in one corner.
+    Returns ``(logits, features)`` as reelkit.gan's do."""
 
     def __init__(self, config: LayeredConfig) -> None:
         super().__init__()
@@ -219,12 +224,14 @@ class Discriminator(nn.Module):
         for cout in config.d_widths:
             layers += [spectral_norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             cin = cout
-        layers += [MinibatchStd(), spectral_norm(nn.Conv2d(cin + 1, cin, 3, padding=1)), nn.LeakyReLU(0.2)]
+        side = config.image_size // 2 ** len(config.d_widths)
+        layers += [MinibatchStd(), spectral_norm(nn.Conv2d(cin + 1, cin, 3, padding=1)), nn.LeakyReLU(0.2),
+                   spectral_norm(nn.Conv2d(cin, cin, side)), nn.LeakyReLU(0.2)]
         self.trunk = nn.Sequential(*layers)
         self.linear = spectral_norm(nn.Linear(cin, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.trunk(x).sum((2, 3))
+        features = self.trunk(x).flatten(1)
         return self.linear(features).squeeze(1), features
 
 
