@@ -117,14 +117,14 @@ def test_tiny_training_run(tmp_path: Path) -> None:
     from reelkit.headlines.train import HeadlineTrainConfig, train_headlines, write_headline_card
     from reelkit.registry import create_model, read_metadata
 
-    config = HeadlineTrainConfig(data=str(TRENDING), epochs=2, max_videos=120)
+    config = HeadlineTrainConfig(data=str(TRENDING), max_videos=120)
     model, result = train_headlines(config, log=lambda _: None)
     for split in ("validation", "test"):
         for method in ("model", "length_only", "bag_of_words_ridge"):
             assert math.isfinite(result.metrics[split][method]["rho"])
-    assert result.n_train == 120 and result.epochs_run == 2
+    assert result.n_train == 120 and result.alpha in config.alphas
     out = tmp_path / "headline_minilm.safetensors"
-    write_headline_card(model, config, result, out, "reelkit train headlines --epochs 2 --max-videos 120")
+    write_headline_card(model, config, result, out, "reelkit train headlines --max-videos 120")
     assert "--max-videos 120" in out.with_suffix(".md").read_text()
     assert read_metadata(out)["train_config"]["seed"] == 0
     create_model("headline_minilm", weights=out)
@@ -182,3 +182,28 @@ def test_background_load_and_first_call_share_one_model() -> None:
     assert vectors.shape == (3, embeddings.SENTENCE_DIM)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert vectors[0] @ vectors[1] > 0.99 > vectors[0] @ vectors[2]
+
+
+def test_cross_validation_scores_every_video_once_and_finds_a_planted_word(tmp_path: Path) -> None:
+    from reelkit.headlines.evaluate import cross_validate_headlines
+    from reelkit.headlines.train import HeadlineTrainConfig
+
+    rng = np.random.default_rng(0)
+    words = ["cat", "recipe", "vlog", "game", "travel", "prank", "review", "music", "news", "dance"]
+    rows = []
+    for channel in range(30):
+        typical = rng.integers(1_000, 1_000_000)
+        for video in range(4):
+            planted = video % 2 == 0  # "exclusive" multiplies a video's views by 20; "yesterday" is as long
+            title = " ".join(rng.choice(words, 3)) + (" exclusive" if planted else " yesterday")
+            views = int(typical * (20 if planted else 1) * rng.uniform(0.7, 1.3))
+            rows.append(f"v{channel}_{video},{title},chan{channel},1,,{views},0,0,0,13.09\n")
+    table = tmp_path / "videos.csv"
+    table.write_text(HEADER + "".join(rows))
+    config = HeadlineTrainConfig(data=str(table), cache_dir=str(tmp_path / "cache"))
+    result = cross_validate_headlines(table, folds=3, config=config)
+    assert result["n_videos"] == 120 and len(result["per_fold"]) == 3
+    assert sum(fold["n_videos"] for fold in result["per_fold"]) == 120
+    assert result["model"]["rho"] > 0.6  # out-of-fold: channels never seen in training
+    assert result["bag_of_words_ridge"]["rho"] > 0.6
+    assert abs(result["length_only"]["rho"]) < result["model"]["rho"]

@@ -97,28 +97,23 @@ def train_headlines_command(
     out: Path = typer.Option(Path("src/reelkit/weights/headline_minilm.safetensors"), help="Weights file to write."),
     data: Optional[Path] = typer.Option(None, help="USvideos.csv (default: ../shared/data/youtube_trending/ "
                                                    "beside the checkout)."),
-    epochs: int = typer.Option(300, min=1, help="Most epochs; training stops earlier on the validation rho."),
-    patience: int = typer.Option(40, min=1, help="Epochs without a better validation rho before stopping."),
-    lr: float = typer.Option(3e-3, min=0.0),
-    batch_size: int = typer.Option(128, min=1),
-    seed: int = typer.Option(0),
-    max_videos: Optional[int] = typer.Option(None, min=2, help="Train on only this many training videos."),
+    seed: int = typer.Option(0, help="Seed of the grouped train/validation/test split of the channels."),
+    max_videos: Optional[int] = typer.Option(None, min=3, help="Train on only this many training videos."),
 ) -> None:
     """Train the headline scorer on trending YouTube videos; writes weights and model card."""
     from reelkit.headlines.data import DEFAULT_CSV
     from reelkit.headlines.train import HeadlineTrainConfig, train_headlines, write_headline_card
 
-    config = HeadlineTrainConfig(data=str(data or DEFAULT_CSV), epochs=epochs, patience=patience, lr=lr,
-                                 batch_size=batch_size, seed=seed, max_videos=max_videos)
+    config = HeadlineTrainConfig(data=str(data or DEFAULT_CSV), seed=seed, max_videos=max_videos)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise HeadlineError(f"cannot write to {out.parent}: {error.strerror or error}") from None
-    from reelkit.cli import console, progress_bar
+    from reelkit.cli import console
 
     command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with progress_bar() as progress:
-        model, result = train_headlines(config, progress=progress, log=console.print)
+    with console.status("encoding titles and fitting the headline model"):
+        model, result = train_headlines(config, log=console.print)
     write_headline_card(model, config, result, out, command)
     test = result.metrics["test"]
     console.print(f"test rho {test['model']['rho']:.3f} (length-only {test['length_only']['rho']:.3f}, "

@@ -85,3 +85,45 @@ def evaluate_headlines(model: HeadlineModel | None = None, data: str | Path = DE
         "length_only": rank_metrics(length_baseline(train, heldout), heldout),
         "bag_of_words_ridge": rank_metrics(bag_of_words_baseline(train, heldout), heldout),
     }
+
+
+def cross_validate_headlines(data: str | Path = DEFAULT_CSV, folds: int = 5, seed: int = 0,
+                             config=None) -> dict:  # noqa: ANN001 - a HeadlineTrainConfig
+    """Grouped k-fold cross-validation over every channel: each fold's videos are scored by the model
+    and both baselines fitted on the other folds' channels.
+
+    One held-out split of ~170 videos gives rho a standard error near 0.08; here every video is scored
+    once, by models that never saw its channel. Reports the rho of the pooled out-of-fold scores and the
+    mean and standard deviation of the per-fold rho.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    from reelkit.headlines.train import HeadlineTrainConfig, fit_headline_model
+
+    config = config or HeadlineTrainConfig(data=str(data), seed=seed)
+    dataset = load_dataset(data)
+    embeddings = cached_embeddings(dataset.titles, Path(config.cache_dir) if config.cache_dir else None)
+    methods = ("model", "length_only", "bag_of_words_ridge")
+    pooled = {name: np.zeros(len(dataset)) for name in methods}
+    per_fold: list[dict] = []
+    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_index, heldout_index in splitter.split(dataset.titles, groups=dataset.channels):
+        train, heldout = dataset.subset(train_index), dataset.subset(heldout_index)
+        model, alpha, _ = fit_headline_model(train, config, embeddings[train_index])
+        scores = {"model": model_scores(model, heldout.titles, embeddings[heldout_index]),
+                  "length_only": length_baseline(train, heldout),
+                  "bag_of_words_ridge": bag_of_words_baseline(train, heldout)}
+        for name in methods:
+            pooled[name][heldout_index] = scores[name]
+        per_fold.append({"n_videos": len(heldout), "model_alpha": alpha,
+                         **{name: rank_metrics(scores[name], heldout) for name in methods}})
+
+    def summary(name: str) -> dict:
+        fold_values = {key: np.array([f[name][key] for f in per_fold]) for key in ("rho", "within_channel_rho")}
+        return {**rank_metrics(pooled[name], dataset),
+                **{f"fold_mean_{key}": float(v.mean()) for key, v in fold_values.items()},
+                **{f"fold_std_{key}": float(v.std(ddof=1)) for key, v in fold_values.items()}}
+
+    return {"folds": folds, "n_videos": len(dataset), "n_channels": int(len(np.unique(dataset.channels))),
+            "recipe": f"sklearn GroupKFold(n_splits={folds}, shuffle=True, random_state={seed}) over channels",
+            **{name: summary(name) for name in methods}, "per_fold": per_fold}

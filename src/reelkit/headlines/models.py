@@ -1,9 +1,10 @@
-"""The headline model: a small head over a frozen sentence embedding (all-MiniLM-L6-v2, 384-d), a
-few surface features of the wording, and hashed word n-grams, predicting a video's log views relative
-to its channel's typical (see :mod:`reelkit.headlines.data`).
+"""The headline model: a linear scorer over a frozen sentence embedding (all-MiniLM-L6-v2, 384-d) and
+hashed word n-grams, predicting a video's log views relative to its channel's typical (see
+:mod:`reelkit.headlines.data`). Also the surface features of the wording that the length-only
+baseline uses.
 
-Everything the head needs besides the sentence encoder lives in its state dict (the surface features'
-means and standard deviations are buffers), so the shipped weights file is self-contained.
+Everything the scorer needs besides the sentence encoder lives in its state dict (the n-grams' IDFs
+are a buffer), so the shipped weights file is self-contained.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def surface_features(titles: list[str]) -> np.ndarray:
 
 
 def hashed_ngrams(titles: list[str], buckets: int) -> np.ndarray:
-    """(n, buckets) L2-normalised presence of lower-cased word unigrams and bigrams, hashed with CRC-32.
+    """(n, buckets) presence (0/1) of lower-cased word unigrams and bigrams, hashed with CRC-32.
 
     Hashing instead of a fitted vocabulary keeps the model a plain state dict: no word list to ship.
     """
@@ -72,56 +73,49 @@ def hashed_ngrams(titles: list[str], buckets: int) -> np.ndarray:
         grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
         for gram in grams:
             out[row, zlib.crc32(gram.encode()) % buckets] = 1.0
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.maximum(norms, 1e-12)
+    return out
 
 
 @dataclass(frozen=True)
 class HeadlineModelConfig:
-    hidden: int = 64  # 0: a linear head (about 0.07 lower validation rho)
-    dropout: float = 0.2
-    ngram_buckets: int = 4096  # 0: no n-gram part
+    ngram_buckets: int = 16384
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class HeadlineModel(nn.Module):
-    """(embedding, surface features, n-grams) -> predicted log(views / channel's typical views)."""
+    """(embedding, n-grams) -> predicted log(views / channel's typical views).
+
+    The bag-of-words baseline's model with the sentence embedding beside it: a linear scorer over the
+    unit-length MiniLM embedding and the unit-length TF-IDF vector of the hashed n-grams. The n-gram
+    IDFs are a buffer fitted on the training titles, so the state dict is the whole model;
+    :func:`reelkit.headlines.train.fit_headline_model` fits the weights by ridge regression.
+    """
 
     def __init__(self, config: HeadlineModelConfig = HeadlineModelConfig()) -> None:
         super().__init__()
         self.config = config
-        features = len(FEATURE_NAMES)
-        self.register_buffer("feature_mean", torch.zeros(features))
-        self.register_buffer("feature_std", torch.ones(features))
-        width = EMBEDDING_DIM + features
-        if config.hidden:
-            self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.hidden), nn.GELU(),
-                                      nn.Dropout(config.dropout), nn.Linear(config.hidden, 1))
-        else:
-            self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, 1))
-        self.ngrams = nn.Linear(config.ngram_buckets, 1, bias=False) if config.ngram_buckets else None
+        self.register_buffer("ngram_idf", torch.ones(config.ngram_buckets))
+        self.linear = nn.Linear(EMBEDDING_DIM + config.ngram_buckets, 1)
 
-    def set_normalisation(self, features: np.ndarray) -> None:
-        """Standardise surface features with the training set's statistics (kept in the state dict)."""
-        self.feature_mean.copy_(torch.as_tensor(features.mean(0)))
-        self.feature_std.copy_(torch.as_tensor(features.std(0)).clamp_min(1e-6))
+    def set_idf(self, ngrams: np.ndarray) -> None:
+        """The smoothed IDF ln((1 + n) / (1 + df)) + 1 of the training titles' n-gram presence."""
+        document_frequency = (ngrams > 0).sum(0)
+        self.ngram_idf.copy_(torch.as_tensor(np.log((1 + len(ngrams)) / (1 + document_frequency)) + 1.0))
 
-    def inputs(self, titles: list[str], embeddings: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
+    def inputs(self, titles: list[str], embeddings: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The forward arguments for ``titles``; pass ``embeddings`` when they are already computed."""
         embeddings = embed_titles(titles) if embeddings is None else embeddings
-        ngrams = hashed_ngrams(titles, self.config.ngram_buckets) if self.ngrams is not None else np.zeros((len(titles), 0))
         return (torch.as_tensor(embeddings, dtype=torch.float32),
-                torch.as_tensor(surface_features(titles)),
-                torch.as_tensor(ngrams, dtype=torch.float32))
+                torch.as_tensor(hashed_ngrams(titles, self.config.ngram_buckets)))
 
-    def forward(self, embeddings: torch.Tensor, features: torch.Tensor, ngrams: torch.Tensor) -> torch.Tensor:
-        features = (features - self.feature_mean) / self.feature_std
-        score = self.head(torch.cat([embeddings, features], dim=1)).squeeze(1)
-        if self.ngrams is not None:
-            score = score + self.ngrams(ngrams).squeeze(1)
-        return score
+    def design(self, embeddings: torch.Tensor, ngrams: torch.Tensor) -> torch.Tensor:
+        """The (n, width) vectors the linear scorer weighs."""
+        return torch.cat([embeddings, nn.functional.normalize(ngrams * self.ngram_idf, dim=1)], dim=1)
+
+    def forward(self, embeddings: torch.Tensor, ngrams: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.design(embeddings, ngrams)).squeeze(1)
 
 
 @register_model("headline_minilm", train_command=TRAIN_COMMAND)

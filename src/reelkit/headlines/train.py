@@ -13,24 +13,19 @@ import numpy as np
 import torch
 
 from reelkit.errors import HeadlineError
-from reelkit.headlines.data import DEFAULT_CSV, grouped_split, load_dataset
-from reelkit.headlines.evaluate import bag_of_words_baseline, length_baseline, model_scores, rank_metrics
-from reelkit.headlines.models import ENCODER, FEATURE_NAMES, HeadlineModel, HeadlineModelConfig, cached_embeddings
+from reelkit.headlines.data import DEFAULT_CSV, HeadlineDataset, grouped_split, load_dataset
+from reelkit.headlines.evaluate import RIDGE_ALPHAS, bag_of_words_baseline, length_baseline, model_scores, rank_metrics
+from reelkit.headlines.models import ENCODER, HeadlineModel, HeadlineModelConfig, cached_embeddings
 
 
 @dataclass(frozen=True)
 class HeadlineTrainConfig:
     data: str = str(DEFAULT_CSV)
     seed: int = 0
-    epochs: int = 300
-    batch_size: int = 128
-    lr: float = 3e-3
-    # Ridge-style L2 penalties (the data are a few hundred noisy targets): one for the embedding head,
-    # one for the n-gram weights, which see far sparser inputs.
-    l2: float = 1e-3
-    ngram_l2: float = 1e-3
-    huber_delta: float = 1.0  # a few videos sit 5-12 nats from their channel; they must not dominate
-    patience: int = 40  # epochs without a better validation rho before stopping
+    # Ridge strengths searched by cross-validation over the training channels: the bag-of-words
+    # baseline's grid.
+    alphas: tuple[float, ...] = tuple(float(a) for a in RIDGE_ALPHAS)
+    folds: int = 5  # channel-grouped folds for the ridge strength and the calibration
     max_videos: int | None = None  # train on only this many training videos (quick runs and tests)
     cache_dir: str | None = None  # embedding cache (default ~/.cache/reelkit/headlines)
     model: HeadlineModelConfig = field(default_factory=HeadlineModelConfig)
@@ -39,74 +34,67 @@ class HeadlineTrainConfig:
 @dataclass
 class HeadlineTrainResult:
     metrics: dict[str, object]
-    best_epoch: int
-    epochs_run: int
+    alpha: float
+    calibration_slope: float
     train_seconds: float
     n_train: int
     n_validation: int
     n_test: int
     split_recipe: str
-    curve: list[tuple[int, float, float]]  # epoch, training loss, validation rho
 
 
-def _penalty(model: HeadlineModel, config: HeadlineTrainConfig) -> torch.Tensor:
-    head = sum((p.pow(2).sum() for n, p in model.head.named_parameters() if n.endswith("weight")), torch.zeros(()))
-    ngrams = model.ngrams.weight.pow(2).sum() if model.ngrams is not None else torch.zeros(())
-    return config.l2 * head + config.ngram_l2 * ngrams
+def fit_headline_model(train: HeadlineDataset, config: HeadlineTrainConfig,
+                       embeddings: np.ndarray) -> tuple[HeadlineModel, float, float]:
+    """Fit the n-gram IDFs and the linear scorer on ``train``: ridge regression whose strength is chosen
+    by cross-validation grouped by channel, then its scale calibrated on the out-of-fold predictions.
+
+    Folds must hold whole channels: the targets of one channel's videos sum to zero, so a video's
+    channel-mates in the training part carry the opposite of its own target, and plain leave-one-out
+    rewards the model that learns nothing (it always picks the strongest ridge). The chosen ridge still
+    shrinks the scores; the least-squares line of the target on the out-of-fold predictions brings them
+    back to log-ratios a creator can read as multipliers. Returns the model, the ridge strength and the
+    calibration slope (left at 1 if the out-of-fold predictions do not rise with the target).
+    """
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    folds = min(config.folds, len(np.unique(train.channels)))
+    if folds < 2:
+        raise HeadlineError("need videos of at least 2 channels to train the headline model")
+    model = HeadlineModel(config.model)
+    inputs = model.inputs(train.titles, embeddings)
+    model.set_idf(inputs[1].numpy())
+    with torch.no_grad():
+        design = csr_matrix(model.design(*inputs).double().numpy())
+    splits = list(GroupKFold(n_splits=folds, shuffle=True, random_state=config.seed).split(design, groups=train.channels))
+    ridge = RidgeCV(alphas=config.alphas, cv=splits).fit(design, train.target)
+    out_of_fold = cross_val_predict(Ridge(alpha=ridge.alpha_), design, train.target, cv=splits)
+    slope, offset = np.polyfit(out_of_fold, train.target, 1) if np.ptp(out_of_fold) > 0 else (1.0, 0.0)
+    if slope <= 0:
+        slope, offset = 1.0, 0.0
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.as_tensor(slope * ridge.coef_).reshape(1, -1))
+        model.linear.bias.fill_(float(offset + slope * ridge.intercept_))
+    return model.eval(), float(ridge.alpha_), float(slope)
 
 
-def train_headlines(config: HeadlineTrainConfig = HeadlineTrainConfig(), progress=None,  # noqa: ANN001 - rich Progress
+def train_headlines(config: HeadlineTrainConfig = HeadlineTrainConfig(),
                     log: Callable[[str], None] = print) -> tuple[HeadlineModel, HeadlineTrainResult]:
-    """Fit on the training channels, stop on validation Spearman rho, report validation and test rho."""
+    """Fit on the training channels; report Spearman rho on the validation and test channels."""
     start = time.perf_counter()
-    torch.manual_seed(config.seed)
     dataset = load_dataset(config.data)
     split = grouped_split(dataset, config.seed)
     train_index = split.train
     if config.max_videos is not None:
         train_index = np.random.default_rng(config.seed).permutation(train_index)[:config.max_videos]
-    if len(train_index) < 2:
-        raise HeadlineError("need at least 2 training videos")
     train, validation, test = (dataset.subset(i) for i in (train_index, split.validation, split.test))
     log(f"{len(train)} training, {len(validation)} validation, {len(test)} test videos; encoding titles with {ENCODER}")
     cache = Path(config.cache_dir) if config.cache_dir else None
     embeddings = {name: cached_embeddings(part.titles, cache)
                   for name, part in (("train", train), ("validation", validation), ("test", test))}
-
-    model = HeadlineModel(config.model)
-    inputs = model.inputs(train.titles, embeddings["train"])
-    model.set_normalisation(inputs[1].numpy())
-    target = torch.as_tensor(train.target, dtype=torch.float32)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    loss_fn = torch.nn.HuberLoss(delta=config.huber_delta)
-    generator = torch.Generator().manual_seed(config.seed)
-    task = progress.add_task("training headline model", total=config.epochs) if progress is not None else None
-    best_rho, best_epoch, best_state, curve = -math.inf, 0, None, []
-    epoch = 0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        total = 0.0
-        for batch in torch.randperm(len(train), generator=generator).split(config.batch_size):
-            prediction = model(*(x[batch] for x in inputs))
-            loss = loss_fn(prediction, target[batch])
-            optimiser.zero_grad()
-            (loss + _penalty(model, config) * len(batch) / len(train)).backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-        rho = rank_metrics(model_scores(model, validation.titles, embeddings["validation"]), validation)["rho"]
-        curve.append((epoch, total / len(train), rho))
-        if rho > best_rho:
-            best_rho, best_epoch = rho, epoch
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        if task is not None:
-            progress.update(task, advance=1, description=f"training headline model (validation rho {best_rho:.3f})")
-        if epoch - best_epoch >= config.patience:
-            break
-    if best_state is None or not math.isfinite(best_rho):
-        raise HeadlineError("training produced no usable model: validation rho is undefined (too few or constant targets)")
-    model.load_state_dict(best_state)
-    model.eval()
-    log(f"best validation rho {best_rho:.4f} at epoch {best_epoch} of {epoch}")
+    model, alpha, slope = fit_headline_model(train, config, embeddings["train"])
+    log(f"ridge strength {alpha:g}, calibration slope {slope:.3g} (cross-validated over the training channels)")
 
     metrics: dict[str, object] = {}
     for name, part in (("validation", validation), ("test", test)):
@@ -116,8 +104,8 @@ def train_headlines(config: HeadlineTrainConfig = HeadlineTrainConfig(), progres
             "bag_of_words_ridge": rank_metrics(bag_of_words_baseline(train, part), part),
         }
     metrics["train"] = {"model": rank_metrics(model_scores(model, train.titles, embeddings["train"]), train)}
-    return model, HeadlineTrainResult(metrics, best_epoch, epoch, time.perf_counter() - start, len(train),
-                                      len(validation), len(test), split.recipe, curve)
+    return model, HeadlineTrainResult(metrics, alpha, slope, time.perf_counter() - start, len(train), len(validation),
+                                      len(test), split.recipe)
 
 
 def _row(name: str, metrics: dict) -> str:
@@ -134,7 +122,8 @@ def write_headline_card(model: HeadlineModel, config: HeadlineTrainConfig, resul
 
     config_dict = asdict(config)
     save_weights(model, out, {"train_config": config_dict, "metrics": result.metrics, "command": command,
-                              "best_epoch": result.best_epoch, "split_recipe": result.split_recipe})
+                              "alpha": result.alpha, "calibration_slope": result.calibration_slope,
+                              "split_recipe": result.split_recipe})
     m = result.metrics
     parameters = sum(p.numel() for p in model.parameters())
     atomic_write(out.with_suffix(".md"), f"""# headline_minilm: headline score relative to the channel's typical views
@@ -148,14 +137,17 @@ The score is a predicted log-ratio; `exp(score)` is the predicted multiplier on 
   title then. Target: `log(1 + views)` minus the mean of the same over the channel's *other* videos;
   channels with fewer than 2 videos are dropped (no "typical" to compare with).
 - Split: {result.split_recipe}. {result.n_train} training, {result.n_validation} validation and
-  {result.n_test} test videos. Early stopping and all tuning used validation only; test was read once.
-- Architecture: frozen `{ENCODER}` sentence embedding (384-d, not in this file), {len(FEATURE_NAMES)}
-  standardised surface features ({", ".join(FEATURE_NAMES)}; means and standard deviations stored as buffers),
-  a {"linear" if not config.model.hidden else f"{config.model.hidden}-unit GELU MLP"} head, plus a linear term
-  over {config.model.ngram_buckets} CRC-32-hashed word unigrams and bigrams ({parameters:,} parameters).
-- Training: Adam, lr {config.lr}, batch {config.batch_size}, Huber loss (delta {config.huber_delta}),
-  L2 {config.l2} (head) and {config.ngram_l2} (n-grams), up to {config.epochs} epochs with patience
-  {config.patience} on validation Spearman rho; best epoch {result.best_epoch} of {result.epochs_run}; seed {config.seed}
+  {result.n_test} test videos.
+- Architecture: the bag-of-words baseline's linear model with the sentence embedding beside it: one
+  linear scorer over the frozen `{ENCODER}` embedding (384-d, unit length; the encoder is not in this file)
+  and the TF-IDF vector of CRC-32-hashed word unigrams and bigrams ({config.model.ngram_buckets} buckets,
+  unit length; the IDFs, fitted on the training titles, are a buffer): {parameters:,} weights.
+- Training: ridge regression (scikit-learn `RidgeCV`), its strength chosen from {len(config.alphas)} values
+  between {min(config.alphas):g} and {max(config.alphas):g} by {config.folds}-fold cross-validation (R^2) over the
+  training channels, each fold whole channels: {result.alpha:g}. The ridge shrinks the scores towards zero
+  without changing their order, so they are rescaled by the least-squares line of the target on the
+  out-of-fold predictions (slope {result.calibration_slope:.3g}): a score reads as a log-ratio again. Validation and test were read only for the
+  table below. Seed {config.seed} (the split).
 - Wall time: {result.train_seconds:.0f} s on {platform.machine()}, {torch.get_num_threads()} thread(s)
   (title embeddings cached under `~/.cache/reelkit/headlines`)
 
@@ -178,6 +170,7 @@ Training-set rho of the model: {m["train"]["model"]["rho"]:.3f}.
 
 Title wording explains little of why one trending video beats its channel's others (topic, timing,
 guests and thumbnails matter more), and about {result.n_test} test videos give rho a standard error near
-{1 / math.sqrt(max(result.n_test - 3, 1)):.2f}. Treat score differences as weak hints, not forecasts. Trending
+{1 / math.sqrt(max(result.n_test - 3, 1)):.2f}; `cross_validate_headlines` (`benchmarks/creator.py`) scores every
+channel out of fold for a steadier number. Treat score differences as weak hints, not forecasts. Trending
 videos of 2017 in the US only: no views of videos that never trended.
 """)
