@@ -184,26 +184,47 @@ def test_background_load_and_first_call_share_one_model() -> None:
     assert vectors[0] @ vectors[1] > 0.99 > vectors[0] @ vectors[2]
 
 
-def test_cross_validation_scores_every_video_once_and_finds_a_planted_word(tmp_path: Path) -> None:
-    from reelkit.headlines.evaluate import cross_validate_headlines
-    from reelkit.headlines.train import HeadlineTrainConfig
-
+@pytest.fixture(scope="module")
+def planted_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 channels of 4 videos; the word "exclusive" multiplies a video's views by 20 ("yesterday" is as long)."""
     rng = np.random.default_rng(0)
     words = ["cat", "recipe", "vlog", "game", "travel", "prank", "review", "music", "news", "dance"]
     rows = []
     for channel in range(30):
         typical = rng.integers(1_000, 1_000_000)
         for video in range(4):
-            planted = video % 2 == 0  # "exclusive" multiplies a video's views by 20; "yesterday" is as long
+            planted = video % 2 == 0
             title = " ".join(rng.choice(words, 3)) + (" exclusive" if planted else " yesterday")
             views = int(typical * (20 if planted else 1) * rng.uniform(0.7, 1.3))
             rows.append(f"v{channel}_{video},{title},chan{channel},1,,{views},0,0,0,13.09\n")
-    table = tmp_path / "videos.csv"
+    table = tmp_path_factory.mktemp("planted") / "videos.csv"
     table.write_text(HEADER + "".join(rows))
-    config = HeadlineTrainConfig(data=str(table), cache_dir=str(tmp_path / "cache"))
-    result = cross_validate_headlines(table, folds=3, config=config)
+    return table
+
+
+def test_cross_validation_scores_every_video_once_and_finds_a_planted_word(planted_table: Path) -> None:
+    from reelkit.headlines.evaluate import cross_validate_headlines
+    from reelkit.headlines.train import HeadlineTrainConfig
+
+    config = HeadlineTrainConfig(data=str(planted_table), cache_dir=str(planted_table.parent / "cache"))
+    result = cross_validate_headlines(planted_table, folds=3, config=config)
     assert result["n_videos"] == 120 and len(result["per_fold"]) == 3
     assert sum(fold["n_videos"] for fold in result["per_fold"]) == 120
     assert result["model"]["rho"] > 0.6  # out-of-fold: channels never seen in training
     assert result["bag_of_words_ridge"]["rho"] > 0.6
     assert abs(result["length_only"]["rho"]) < result["model"]["rho"]
+
+
+def test_fitted_scores_are_calibrated_log_ratios(planted_table: Path) -> None:
+    """Within a channel a planted title's target is log(20) * 4/3 = 4.0 above an unplanted one's. A strong
+    ridge (forced here) shrinks that gap; the out-of-fold calibration must restore it."""
+    from reelkit.headlines.models import cached_embeddings
+    from reelkit.headlines.train import HeadlineTrainConfig, fit_headline_model
+
+    dataset = load_dataset(planted_table)
+    config = HeadlineTrainConfig(data=str(planted_table), cache_dir=str(planted_table.parent / "cache"), alphas=(100.0,))
+    model, alpha, slope = fit_headline_model(dataset, config, cached_embeddings(dataset.titles, planted_table.parent / "cache"))
+    assert alpha == 100.0 and slope > 3
+    scores = HeadlineScorer(model)(["news game exclusive", "news game yesterday", "dance cat exclusive", "dance cat yesterday"])
+    gaps = [scores[0] - scores[1], scores[2] - scores[3]]
+    assert all(2.5 < gap < 8.0 for gap in gaps), (gaps, slope)  # uncalibrated: slope times smaller, about 0.45

@@ -68,7 +68,7 @@ def fit_headline_model(train: HeadlineDataset, config: HeadlineTrainConfig,
     with torch.no_grad():
         design = csr_matrix(model.design(*inputs).double().numpy())
     splits = list(GroupKFold(n_splits=folds, shuffle=True, random_state=config.seed).split(design, groups=train.channels))
-    ridge = RidgeCV(alphas=config.alphas, cv=splits).fit(design, train.target)
+    ridge = RidgeCV(alphas=np.asarray(config.alphas), cv=splits).fit(design, train.target)
     out_of_fold = cross_val_predict(Ridge(alpha=ridge.alpha_), design, train.target, cv=splits)
     slope, offset = np.polyfit(out_of_fold, train.target, 1) if np.ptp(out_of_fold) > 0 else (1.0, 0.0)
     if slope <= 0:
