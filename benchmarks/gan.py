@@ -98,12 +98,23 @@ def summarise(runs: list[dict], key: str) -> dict[str, tuple[float, float]]:
     return {loss: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for loss, v in by_loss.items()}
 
 
+def merge_runs(previous: dict | None, new: list[dict]) -> dict:
+    """The new runs, plus the earlier runs of the same budget that they do not redo (same loss and seed),
+    so that a rerun of some losses or seeds completes a table instead of replacing it."""
+    steps = new[0]["config"]["steps"]
+    redone = {(r["config"]["loss"], r["config"]["seed"]) for r in new}
+    kept = [r for r in (previous or {}).get("runs", []) if previous["steps"] == steps
+            and (r["config"]["loss"], r["config"]["seed"]) not in redone]
+    runs = sorted(kept + new, key=lambda r: (r["config"]["seed"], LOSSES.index(r["config"]["loss"])))
+    return {"runs": runs, "steps": steps}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="mixtures,fashion,speed")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--mixture-steps", type=int, default=3000)
-    parser.add_argument("--fashion-steps", type=int, default=1200)
+    parser.add_argument("--fashion-steps", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, default=OUT / "gan.json")
     parser.add_argument("--images", type=Path, default=OUT / "gan", help="Folder for the sample images.")
@@ -135,7 +146,7 @@ def main() -> None:
         for data in ("ring8", "grid25", "fashion"):
             chosen = [r for r in runs if r["config"]["data"] == data]
             if chosen:
-                results[data] = {"runs": chosen, "steps": chosen[0]["config"]["steps"]}
+                results[data] = merge_runs(results.get(data), chosen)
         results["wall_seconds"] = round(time.perf_counter() - start)
     if "speed" in parts:
         results["step_seconds"] = step_times(repeats=3, steps=30)
@@ -143,7 +154,7 @@ def main() -> None:
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
-    if "fashion" in results and len(losses) == len(LOSSES):
+    if "fashion" in results and {r["config"]["loss"] for r in results["fashion"]["runs"]} == set(LOSSES):
         plot_fashion(results, OUT / "gan_fashion.png")
     print(markdown(results))
 
