@@ -14,6 +14,7 @@ Two numbers per method:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from sklearn.linear_model import LinearRegression, RidgeCV
 
 from reelkit.headlines.data import DEFAULT_CSV, HeadlineDataset, grouped_split, load_dataset
 from reelkit.headlines.models import HeadlineModel, cached_embeddings, surface_features
+
+if TYPE_CHECKING:  # train imports this module
+    from reelkit.headlines.train import HeadlineTrainConfig
 
 RIDGE_ALPHAS = np.logspace(-2, 4, 25)
 
@@ -88,7 +92,7 @@ def evaluate_headlines(model: HeadlineModel | None = None, data: str | Path = DE
 
 
 def cross_validate_headlines(data: str | Path = DEFAULT_CSV, folds: int = 5, seed: int = 0,
-                             config=None) -> dict:  # noqa: ANN001 - a HeadlineTrainConfig
+                             config: HeadlineTrainConfig | None = None) -> dict:
     """Grouped k-fold cross-validation over every channel: each fold's videos are scored by the model
     and both baselines fitted on the other folds' channels.
 

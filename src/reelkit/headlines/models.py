@@ -87,8 +87,9 @@ class HeadlineModelConfig:
 class HeadlineModel(nn.Module):
     """(embedding, n-grams) -> predicted log(views / channel's typical views).
 
-    The bag-of-words baseline's model with the sentence embedding beside it: a linear scorer over the
-    unit-length MiniLM embedding and the unit-length TF-IDF vector of the hashed n-grams. The n-gram
+    A bag-of-words linear model like the baseline's, with the sentence embedding beside it: a linear
+    scorer over the unit-length MiniLM embedding and the unit-length TF-IDF vector of the hashed n-grams
+    (binary term counts, no minimum document frequency, unlike the baseline's vectoriser). The n-gram
     IDFs are a buffer fitted on the training titles, so the state dict is the whole model;
     :func:`reelkit.headlines.train.fit_headline_model` fits the weights by ridge regression.
     """

@@ -138,8 +138,8 @@ The score is a predicted log-ratio; `exp(score)` is the predicted multiplier on 
   channels with fewer than 2 videos are dropped (no "typical" to compare with).
 - Split: {result.split_recipe}. {result.n_train} training, {result.n_validation} validation and
   {result.n_test} test videos.
-- Architecture: the bag-of-words baseline's linear model with the sentence embedding beside it: one
-  linear scorer over the frozen `{ENCODER}` embedding (384-d, unit length; the encoder is not in this file)
+- Architecture: a bag-of-words linear model like the baseline's, with the sentence embedding beside it:
+  one linear scorer over the frozen `{ENCODER}` embedding (384-d, unit length; the encoder is not in this file)
   and the TF-IDF vector of CRC-32-hashed word unigrams and bigrams ({config.model.ngram_buckets} buckets,
   unit length; the IDFs, fitted on the training titles, are a buffer): {parameters:,} weights.
 - Training: ridge regression (scikit-learn `RidgeCV`), its strength chosen from {len(config.alphas)} values
