@@ -151,7 +151,9 @@ def run(task: Task, optimizer_name: str, lr: float, seed: int, split: str, point
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            per_sample = nn.functional.cross_entropy(model(x), y, reduction="none")
+            # One loss per sample of the batch (an image, or a whole character sequence): KaFiStO estimates
+            # its measurement noise from them. Every sequence has the same length, so their mean is the loss.
+            per_sample = nn.functional.cross_entropy(model(x), y, reduction="none").view(len(x), -1).mean(1)
             per_sample.mean().backward()
             return per_sample.detach()
 
@@ -186,8 +188,9 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pool = multiprocessing.get_context("fork").Pool(args.workers)
-    results: dict = {"machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, torch {torch.__version__}",
-                     "tasks": {}}
+    previous = args.out / "optim.json"
+    results: dict = json.loads(previous.read_text()) if previous.is_file() else {"tasks": {}}  # other tasks stay
+    results["machine"] = f"{platform.machine()}, {multiprocessing.cpu_count()} cores, torch {torch.__version__}"
     for key in args.tasks.split(","):
         task = TASKS[key]()
         started = time.perf_counter()
