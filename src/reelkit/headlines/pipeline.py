@@ -42,12 +42,17 @@ class HeadlineScorer:
             model = create_model("headline_minilm", pretrained=True)
         self.model = model.eval()
 
+    # Headlines scored at once: the model's hashed n-gram input is dense (64 KB a headline), so a long
+    # --file would otherwise hold gigabytes.
+    chunk_size = 256
+
     @torch.no_grad()
     def __call__(self, headlines: Sequence[str]) -> list[float]:
         headlines = clean_headlines(headlines)
-        if not headlines:
-            return []
-        return [float(s) for s in self.model(*self.model.inputs(headlines))]
+        scores: list[float] = []
+        for start in range(0, len(headlines), self.chunk_size):
+            scores += self.model(*self.model.inputs(headlines[start:start + self.chunk_size])).tolist()
+        return scores
 
     def multipliers(self, headlines: Sequence[str]) -> list[float]:
         """exp(score): the predicted views as a multiple of the channel's typical views."""

@@ -70,7 +70,7 @@ def fit_headline_model(train: HeadlineDataset, config: HeadlineTrainConfig,
     splits = list(GroupKFold(n_splits=folds, shuffle=True, random_state=config.seed).split(design, groups=train.channels))
     ridge = RidgeCV(alphas=np.asarray(config.alphas), cv=splits).fit(design, train.target)
     out_of_fold = cross_val_predict(Ridge(alpha=ridge.alpha_), design, train.target, cv=splits)
-    slope, offset = np.polyfit(out_of_fold, train.target, 1) if np.ptp(out_of_fold) > 0 else (1.0, 0.0)
+    slope, offset = np.polyfit(out_of_fold, train.target, 1) if np.ptp(out_of_fold) > 0 else (0.0, 0.0)
     if slope <= 0:
         slope, offset = 1.0, 0.0
     with torch.no_grad():
