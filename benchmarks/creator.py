@@ -33,9 +33,7 @@ IMAGES = ROOT / "docs" / "benchmarks" / "creator"
 def headlines_part() -> dict:
     from reelkit.headlines.evaluate import cross_validate_headlines, evaluate_headlines
 
-    cross_validation = cross_validate_headlines()
-    cross_validation.pop("per_fold")
-    return {**evaluate_headlines(), "cross_validation": cross_validation}
+    return {**evaluate_headlines(), "cross_validation": cross_validate_headlines()}
 
 
 def popularity_part(videos: int) -> dict:

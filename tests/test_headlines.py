@@ -228,3 +228,15 @@ def test_fitted_scores_are_calibrated_log_ratios(planted_table: Path) -> None:
     scores = HeadlineScorer(model)(["news game exclusive", "news game yesterday", "dance cat exclusive", "dance cat yesterday"])
     gaps = [scores[0] - scores[1], scores[2] - scores[3]]
     assert all(2.5 < gap < 8.0 for gap in gaps), (gaps, slope)  # uncalibrated: slope times smaller, about 0.45
+
+
+def test_too_few_channels_are_a_headline_error(tmp_path: Path) -> None:
+    from reelkit.headlines.evaluate import cross_validate_headlines
+
+    table = tmp_path / "videos.csv"
+    table.write_text(HEADER + "".join(f"v{c}{v},Title {c} {v},chan{c},1,,{100 * (v + 1)},0,0,0,13.09\n"
+                                      for c in range(3) for v in range(3)))
+    with pytest.raises(HeadlineError, match="only 3 channel"):
+        grouped_split(load_dataset(table))
+    with pytest.raises(HeadlineError, match="at least 5 channels"):
+        cross_validate_headlines(table, folds=5)

@@ -111,9 +111,14 @@ def grouped_split(dataset: HeadlineDataset, seed: int = 0, train_fraction: float
     """Deterministic train/validation/test indices; every channel's videos land in one split only."""
     rows = np.arange(len(dataset))
     first = GroupShuffleSplit(n_splits=1, train_size=train_fraction, random_state=seed)
-    train, rest = next(first.split(rows, groups=dataset.channels))
     second = GroupShuffleSplit(n_splits=1, train_size=0.5, random_state=seed)
-    validation, test = next(second.split(rest, groups=dataset.channels[rest]))
+    try:
+        train, rest = next(first.split(rows, groups=dataset.channels))
+        validation, test = next(second.split(rest, groups=dataset.channels[rest]))
+    except ValueError:  # scikit-learn's words for a part left without a channel
+        channels = len(np.unique(dataset.channels))
+        raise HeadlineError(f"only {channels} channel(s) with 2 or more videos: too few to split into training, "
+                            "validation and test channels") from None
     return Split(np.sort(train), np.sort(rest[validation]), np.sort(rest[test]),
                  SPLIT_RECIPE.format(seed=seed, train=train_fraction))
 

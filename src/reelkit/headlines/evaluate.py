@@ -22,6 +22,7 @@ from scipy.stats import spearmanr
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LinearRegression, RidgeCV
 
+from reelkit.errors import HeadlineError
 from reelkit.headlines.data import DEFAULT_CSV, HeadlineDataset, grouped_split, load_dataset
 from reelkit.headlines.models import HeadlineModel, cached_embeddings, surface_features
 
@@ -106,6 +107,8 @@ def cross_validate_headlines(data: str | Path = DEFAULT_CSV, folds: int = 5, see
 
     config = config or HeadlineTrainConfig(data=str(data), seed=seed)
     dataset = load_dataset(data)
+    if len(np.unique(dataset.channels)) < folds:
+        raise HeadlineError(f"{folds}-fold cross-validation needs at least {folds} channels with 2 or more videos")
     embeddings = cached_embeddings(dataset.titles, Path(config.cache_dir) if config.cache_dir else None)
     methods = ("model", "length_only", "bag_of_words_ridge")
     pooled = {name: np.zeros(len(dataset)) for name in methods}
