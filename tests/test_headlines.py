@@ -12,6 +12,7 @@ from reelkit.errors import HeadlineError
 from reelkit.headlines import HeadlineImprover, HeadlineScorer, load_trending
 from reelkit.headlines.data import channel_relative_targets, grouped_split, load_dataset
 from reelkit.headlines.models import FEATURE_NAMES, surface_features
+from reelkit.headlines.pipeline import numbers
 
 TRENDING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "youtube_trending" / "USvideos.csv"
 needs_data = pytest.mark.skipif(not TRENDING.is_file(),
@@ -103,6 +104,15 @@ def test_improver_ranks_variants_with_reasons(scorer: HeadlineScorer) -> None:
     assert {"numbers", "question", "length", "wording", "case"} <= {s for _, _, s in improver.candidates(original)}
     with pytest.raises(HeadlineError, match="empty"):
         improver.improve(" ")
+
+
+@pytest.mark.parametrize(("headline", "with_count"), [
+    ("i tried viral hacks", "i tried 5 viral hacks"),
+    ("the best kitchen tips | Tasty", "the 5 best kitchen tips | Tasty"),
+    ("Things you missed in Thor", "5 Things you missed in Thor"),
+])
+def test_count_goes_before_the_list_nouns_modifiers(headline: str, with_count: str) -> None:
+    assert numbers(headline) == [(with_count, "adds a count")]
 
 
 def test_improver_scorer_is_swappable() -> None:

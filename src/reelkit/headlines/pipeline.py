@@ -126,6 +126,31 @@ def _split_tag(headline: str) -> tuple[str, str]:
     return headline, ""
 
 
+# Closed-class words and common verbs: a count goes after them, never before ("I tried 5 viral hacks").
+_PHRASE_BOUNDARY = _DETERMINERS | set(_AUXILIARIES) | {
+    "i", "you", "we", "they", "he", "she", "it", "me", "us", "them", "and", "or", "but", "for", "of", "to", "in", "on",
+    "at", "with", "from", "by", "about", "into", "over", "than", "all", "some", "any", "more", "most", "every",
+    "try", "tries", "trying", "test", "tests", "testing", "use", "uses", "using", "make", "makes", "making", "do",
+    "doing", "get", "gets", "getting", "know", "need", "want", "learn", "share", "shares", "sharing", "reveal",
+    "reveals", "watch", "see", "take", "takes", "give", "gives", "be", "been", "being", "had", "am", "were"}
+
+
+def _noun_phrase_start(headline: str, noun_start: int, max_modifiers: int = 3) -> int:
+    """Where the modifiers of the noun at ``noun_start`` begin ("viral life" in "I tried viral life hacks"):
+    walk back over up to ``max_modifiers`` plain words, stopping at a closed-class word, a past-tense verb
+    ("-ed") or anything that is not a word."""
+    start = noun_start
+    for _ in range(max_modifiers):
+        previous = re.search(r"([^\W\d_][\w'-]*) $", headline[:start])
+        if not previous:
+            break
+        word = previous.group(1).lower()
+        if word in _PHRASE_BOUNDARY or word.endswith("ed"):
+            break
+        start = previous.start(1)
+    return start
+
+
 def numbers(headline: str) -> list[tuple[str, str]]:
     found = re.search(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", headline, re.I)
     if found:
@@ -135,7 +160,8 @@ def numbers(headline: str) -> list[tuple[str, str]]:
         return []
     listed = re.search(r"\b" + _LIST_NOUNS + r"\b", headline, re.I)
     if listed:
-        return [(headline[:listed.start()] + "5 " + headline[listed.start():], "adds a count")]
+        at = _noun_phrase_start(headline, listed.start())
+        return [(headline[:at] + "5 " + headline[at:], "adds a count")]
     main, tag = _split_tag(headline)
     return [(f"{_core(main)}: 3 Things to Know{tag}", "adds a number")]
 
