@@ -182,6 +182,19 @@ def test_score_and_improve_through_the_reelkit_command(tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
 
 
+def test_failed_training_leaves_no_empty_output_folder(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    out = tmp_path / "new" / "headline.safetensors"
+    result = run_cli("train", "headlines", "--data", str(tmp_path / "missing.csv"), "--out", str(out))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert not out.parent.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run_cli("train", "headlines", "--out", str(blocker / "headline.safetensors"))
+    assert result.returncode == 2 and "not a writable folder" in result.stderr
+
+
 def test_background_load_and_first_call_share_one_model() -> None:
     from reelkit import embeddings
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -105,15 +106,19 @@ def train_headlines_command(
     from reelkit.headlines.train import HeadlineTrainConfig, train_headlines, write_headline_card
 
     config = HeadlineTrainConfig(data=str(data or DEFAULT_CSV), seed=seed, max_videos=max_videos)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise HeadlineError(f"cannot write to {out.parent}: {error.strerror or error}") from None
+    # Check before training, create after it: a failed run leaves no empty folder behind.
+    existing = next(folder for folder in (out.parent, *out.parent.parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise HeadlineError(f"cannot write to {out.parent}: {existing} is not a writable folder")
     from reelkit.cli import console
 
     command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with console.status("encoding titles and fitting the headline model"):
         model, result = train_headlines(config, log=console.print)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HeadlineError(f"cannot write to {out.parent}: {error.strerror or error}") from None
     write_headline_card(model, config, result, out, command)
     test = result.metrics["test"]
     console.print(f"test rho {test['model']['rho']:.3f} (length-only {test['length_only']['rho']:.3f}, "
