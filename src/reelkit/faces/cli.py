@@ -29,23 +29,9 @@ def is_image(path: Path) -> bool:
 
 def read_image(path: Path) -> np.ndarray:
     """An RGB uint8 array, or a one-line :class:`FaceError` saying why the file is not a usable image."""
-    from PIL import Image, UnidentifiedImageError
+    from reelkit.video.images import read_image as read_any_image
 
-    if not path.exists():
-        raise FaceError(f"{path}: no such file")
-    if path.is_dir():
-        raise FaceError(f"{path}: is a folder, not an image")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            rgb = np.asarray(image.convert("RGB"))
-    except UnidentifiedImageError:
-        raise FaceError(f"{path}: not a readable image") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise FaceError(f"{path}: cannot read the image ({str(error).splitlines()[0] if str(error) else 'truncated?'})") from None
-    if rgb.size == 0:
-        raise FaceError(f"{path}: the image is empty")
-    return rgb
+    return read_any_image(path, FaceError)
 
 
 def check_inputs(inputs: list[Path]) -> None:

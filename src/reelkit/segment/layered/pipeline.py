@@ -8,26 +8,19 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from reelkit.errors import SegmentError, WeightsError
 from reelkit.segment.images import predict_resized
 from reelkit.segment.layered.models import CONFIGS, LayeredModel
+from reelkit.video import images as video_images
 
 DEFAULT_MODEL = "layered_small"
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3); a missing or unreadable file is a :class:`SegmentError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise SegmentError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise SegmentError(f"{path}: not a readable image ({type(error).__name__})") from None
+    return video_images.read_image(path, SegmentError)
 
 
 @dataclass

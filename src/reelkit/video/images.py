@@ -1,0 +1,35 @@
+"""Still images for the commands that take pictures as well as videos (faces, segment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from reelkit.errors import ReelkitError
+
+
+def read_image(path: str | Path, error: type[ReelkitError] = ReelkitError) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3); anything unusable raises ``error`` with a one-line reason."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: is a folder, not an image file")
+    if not path.is_file():
+        raise error(f"{path}: no such image file")
+    if path.stat().st_size == 0:
+        raise error(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgb = np.asarray(image.convert("RGB"))
+    except UnidentifiedImageError:
+        raise error(f"{path}: not an image format reelkit reads (PNG, JPEG, WebP, BMP, ...)") from None
+    except Image.DecompressionBombError:
+        raise error(f"{path}: image too large to decode safely") from None
+    except (OSError, ValueError) as failure:
+        reason = str(failure).splitlines()[0] if str(failure) else "truncated?"
+        raise error(f"{path}: cannot read the image ({reason}); is it corrupt or truncated?") from None
+    if rgb.size == 0:
+        raise error(f"{path}: the image is empty")
+    return rgb
