@@ -115,6 +115,12 @@ def test_count_goes_before_the_list_nouns_modifiers(headline: str, with_count: s
     assert numbers(headline) == [(with_count, "adds a count")]
 
 
+def test_rewrites_write_the_pronoun_i_in_capitals() -> None:
+    improver = HeadlineImprover(scorer=lambda hs: [0.0] * len(hs))
+    texts = [text for text, _, source in improver.candidates("what i learned when i'm on tour") if source != "yours"]
+    assert texts and all(" i " not in f" {t} " and "i'm" not in t for t in texts)
+
+
 def test_improver_scorer_is_swappable() -> None:
     by_length = HeadlineImprover(scorer=lambda hs: [float(len(h)) for h in hs])
     variants = by_length.improve("THIS IS A SHOUTY TITLE", alternatives=["short"])

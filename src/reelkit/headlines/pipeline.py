@@ -231,6 +231,10 @@ GENERATORS: dict[str, Generator] = {"numbers": numbers, "question": question, "l
                                     "case": case}
 
 
+# The pronoun, alone or in a contraction ("i", "i'm", "i've"), is always "I" in a rewritten headline.
+_PRONOUN_I = re.compile(r"(?<![\w'’.-])i(?=$|[\s'’,!?:;)]|\.(?!\w))")
+
+
 def _reason(change: float, what: str) -> str:
     return f"{change:+.0%} predicted views vs original: {what}"
 
@@ -255,7 +259,7 @@ class HeadlineImprover:
                 out.append((text, "your alternative", "yours"))
         for source, generate in self.generators.items():
             for text, what in generate(headline):
-                text = " ".join(text.split())
+                text = _PRONOUN_I.sub("I", " ".join(text.split()))
                 if text and text not in seen:
                     seen.add(text)
                     out.append((text, what, source))
