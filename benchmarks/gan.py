@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/gan.py                       # everything (see docs/benchmarks.md)
     .venv/bin/python benchmarks/gan.py --parts mixtures --seeds 0
+    .venv/bin/python benchmarks/gan.py --parts mixtures --mixture-protocol pacgan --mixture-steps 10000 \
+        --json docs/benchmarks/gan_pacgan.json --images docs/benchmarks/gan_pacgan
 
 (a) 2-D mixtures (ring of 8, grid of 25): modes covered and share of high-quality samples, per loss and
 seed. (b) Fashion-MNIST: FID and KID in the features of reelkit's shipped ``fashion_cnn`` between 10,000
@@ -27,11 +29,19 @@ OUT = ROOT / "docs" / "benchmarks"
 LOSSES = ("hinge", "kdd", "hinge+kdd")
 
 
-def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float):
+# The networks and optimiser settings of the mixture runs: reelkit's small MLPs, or PacGAN's 2-D protocol (Lin et al.,
+# 2018, official code: G 4 x 400 with batch norm, D 3 x 200 maxout; batch 100, Adam lr 1e-4, betas 0.8 / 0.999).
+MIXTURE_PROTOCOLS = {
+    "mlp": dict(model="mlp_2d", batch_size=256, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.9)),
+    "pacgan": dict(model="mlp_2d_pacgan", batch_size=100, lr_g=1e-4, lr_d=1e-4, betas=(0.8, 0.999)),
+}
+
+
+def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float, protocol: str = "mlp"):
     from reelkit.gan.train import GANTrainConfig
 
-    return GANTrainConfig(data=data, model="mlp_2d", loss=loss, steps=steps, batch_size=256, lr_g=1e-3, lr_d=1e-3,
-                          betas=(0.5, 0.9), seed=seed, sigma=sigma, log_every=100)
+    return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, log_every=100,
+                          **MIXTURE_PROTOCOLS[protocol])
 
 
 def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5):
@@ -121,6 +131,8 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.5, help="KDD bandwidth (the default is reelkit's).")
     parser.add_argument("--losses", default=",".join(LOSSES))
     parser.add_argument("--mixtures", default="ring8,grid25")
+    parser.add_argument("--mixture-protocol", choices=sorted(MIXTURE_PROTOCOLS), default="mlp",
+                        help="Networks and optimiser of the mixture runs (pacgan: PacGAN's 2-D experiments).")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
@@ -132,8 +144,8 @@ def main() -> None:
     if "fashion" in parts:  # the long runs first, so that the short ones fill the gaps at the end
         jobs += [fashion_config(loss, seed, args.fashion_steps, args.sigma) for seed in seeds for loss in losses]
     if "mixtures" in parts:
-        jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma) for data in args.mixtures.split(",")
-                 for loss in losses for seed in seeds]
+        jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma, args.mixture_protocol)
+                 for data in args.mixtures.split(",") for loss in losses for seed in seeds]
     if jobs:
         start = time.perf_counter()
         with ProcessPoolExecutor(args.workers) as pool:

@@ -88,7 +88,7 @@ def test_adversarial_loss_combines_hinge_and_kdd() -> None:
         AdversarialLoss("wasserstein")
 
 
-@pytest.mark.parametrize("name", ["sngan_28_tiny", "sngan_32", "biggan_32", "mlp_2d"])
+@pytest.mark.parametrize("name", ["sngan_28_tiny", "sngan_32", "biggan_32", "mlp_2d", "mlp_2d_pacgan"])
 def test_networks_shapes(name: str) -> None:
     config = CONFIGS[name]
     generator, discriminator = create_gan(name)
@@ -98,6 +98,21 @@ def test_networks_shapes(name: str) -> None:
     assert images.abs().max() <= 1.0 or config.kind == "mlp"  # tanh output for images
     logits, features = discriminator(images)
     assert logits.shape == (3,) and features.shape[0] == 3
+
+
+def test_pacgan_networks_are_the_papers() -> None:
+    """PacGAN's 2-D networks: maxout units take the largest of their pieces; weights start at N(0, 0.02^2)."""
+    from reelkit.gan.models import Maxout
+
+    unit = Maxout(2, 3, 5)
+    x = torch.randn(4, 2)
+    pieces = unit.linear(x).view(4, 3, 5)
+    assert torch.equal(unit(x), pieces.amax(dim=2))
+    generator, discriminator = create_gan("mlp_2d_pacgan")
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in generator.modules()) == 4
+    assert [m.linear.out_features for m in discriminator.trunk] == [1000, 1000, 1000]
+    weights = torch.cat([m.weight.flatten() for m in generator.modules() if isinstance(m, torch.nn.Linear)])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.02)
 
 
 @pytest.mark.parametrize("name", ["sagan_128", "biggan_128"])

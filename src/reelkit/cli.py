@@ -156,7 +156,8 @@ def train_crnn_command(
 def train_gan_command(
     out: Path = typer.Option(Path("runs/gan"), "--out", "-o", help="Folder for weights, samples, curves and metrics."),
     data: str = typer.Option("fashion", help="fashion (Debian Fashion-MNIST), ring8 or grid25 (2-D mixtures)."),
-    model: Optional[str] = typer.Option(None, help="GAN config (default: sngan_28_small, or mlp_2d for mixtures)."),
+    model: Optional[str] = typer.Option(None, help="GAN config (default: sngan_28_small, or mlp_2d for mixtures; "
+                                                    "mlp_2d_pacgan: PacGAN's 2-D networks)."),
     loss: str = typer.Option("hinge", help="hinge, ns (non-saturating), kdd, or hinge+kdd (KDD as a regulariser)."),
     optim: str = typer.Option("adam", help="adam (beta 0, 0.9, two timescales) or kafisto (its defaults)."),
     steps: int = typer.Option(2000, min=1, help="Generator steps."),
@@ -164,6 +165,8 @@ def train_gan_command(
     n_dis: int = typer.Option(1, min=1, help="Discriminator steps per generator step."),
     lr_g: float = typer.Option(1e-4, min=0.0),
     lr_d: float = typer.Option(4e-4, min=0.0),
+    beta1: float = typer.Option(0.0, min=0.0, max=0.999, help="Adam's beta1 for both players."),
+    beta2: float = typer.Option(0.9, min=0.0, max=0.9999, help="Adam's beta2 for both players."),
     sigma: float = typer.Option(0.5, min=1e-6, help="KDD kernel bandwidth on the unit sphere."),
     kdd_weight: float = typer.Option(1.0, min=0.0, help="Weight of KDD when it regularises the hinge loss."),
     seed: int = typer.Option(0),
@@ -176,7 +179,8 @@ def train_gan_command(
         raise ReelkitError(f"unknown optimiser {optim!r}; choose adam or kafisto")
     model = model or ("mlp_2d" if data in ("ring8", "grid25") else "sngan_28_small")
     config = GANTrainConfig(data=data, model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size,
-                            n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, sigma=sigma, kdd_weight=kdd_weight, seed=seed)
+                            n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=(beta1, beta2), sigma=sigma, kdd_weight=kdd_weight,
+                            seed=seed)
     try:
         config.validate()
     except ValueError as error:
@@ -191,7 +195,7 @@ def train_gan_command(
         generator, discriminator, result = train_gan(config, progress=progress, log=console.print)
     metrics = {}
     if evaluate:
-        with console.status("evaluating: " + ("modes covered" if model == "mlp_2d" else "FID and KID of 10,000 samples")):
+        with console.status("evaluating: " + ("modes covered" if data != "fashion" else "FID and KID of 10,000 samples")):
             metrics = evaluate_generator(generator, config)
     write_gan_outputs(generator, discriminator, config, result, metrics, out, command)
     console.print(f"{', '.join(f'{k} {v:.4g}' for k, v in metrics.items())}; wrote {out}/")

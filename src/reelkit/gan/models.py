@@ -7,7 +7,9 @@
   32 px with BigGAN, ImageNet at 128 px with SA-GAN): spectral norm in G and D, one self-attention block
   (Zhang et al., 2019, Sec. 3) at the configured resolution. Unconditional here (no class embedding),
   since reelkit trains on unlabelled images; meant for users with GPUs.
-* ``mlp_2d``: small MLPs for the 2-D mixture benchmarks.
+* ``mlp_2d``: small MLPs for the 2-D mixture benchmarks; ``mlp_2d_pacgan``: the networks of PacGAN's 2-D ring
+  and grid experiments (Lin et al., 2018, official code): G 4 x 400 ReLU with batch norm from a 2-d latent,
+  D 3 x 200 maxout units of 5 pieces, weights drawn from N(0, 0.02^2).
 
 Every discriminator returns ``(logits, features)``: the features are the pooled activations that the
 final linear layer reads, which is where the KDD loss builds its density estimates.
@@ -37,7 +39,11 @@ class GANConfig:
     g_spectral_norm: bool = False
     d_spectral_norm: bool = True  # the ResNet discriminators always use it
     kind: str = "resnet"  # "resnet" or "mlp"
-    hidden: tuple[int, ...] = field(default_factory=tuple)  # MLP widths
+    hidden: tuple[int, ...] = field(default_factory=tuple)  # MLP widths (G's, and D's unless d_hidden is given)
+    d_hidden: tuple[int, ...] = field(default_factory=tuple)
+    g_batch_norm: bool = False  # MLP G: batch norm before each hidden ReLU
+    d_maxout: int = 1  # MLP D: maxout pieces per hidden unit (1: ReLU)
+    init_std: float | None = None  # MLP weights from N(0, init_std^2), biases 0 (None: PyTorch's default)
 
 
 CONFIGS: dict[str, GANConfig] = {
@@ -58,6 +64,8 @@ CONFIGS: dict[str, GANConfig] = {
                             attention_at=64, g_spectral_norm=True),
     # Plain MLPs, as in the 2-D mode-collapse literature (unrolled GAN, VEEGAN, PacGAN): no spectral norm.
     "mlp_2d": GANConfig(2, 2, 16, (), (), 0, 0, kind="mlp", hidden=(128, 128, 128), d_spectral_norm=False),
+    "mlp_2d_pacgan": GANConfig(2, 2, 2, (), (), 0, 0, kind="mlp", hidden=(400,) * 4, d_hidden=(200,) * 3,
+                               d_spectral_norm=False, g_batch_norm=True, d_maxout=5, init_std=0.02),
 }
 
 
@@ -176,6 +184,28 @@ class ResNetDiscriminator(nn.Module):
         return self.linear(features).squeeze(1), features
 
 
+def _init_mlp(module: nn.Module, std: float | None) -> None:
+    if std is None:
+        return
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+class Maxout(nn.Module):
+    """``width`` units, each the maximum of ``pieces`` linear functions (Goodfellow et al., 2013)."""
+
+    def __init__(self, in_width: int, width: int, pieces: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_width, width * pieces)
+        self.width, self.pieces = width, pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(-1, self.width, self.pieces).amax(dim=2)
+
+
 class MLPGenerator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -183,10 +213,14 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         width = config.z_dim
         for hidden in config.hidden:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            if config.g_batch_norm:  # the batch norm's shift replaces the bias
+                layers += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden, momentum=0.05), nn.ReLU()]
+            else:
+                layers += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
         layers.append(nn.Linear(width, config.channels))
         self.net = nn.Sequential(*layers)
+        _init_mlp(self, config.init_std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -197,11 +231,15 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         width = config.channels
-        for hidden in config.hidden:
-            layers += [_maybe_sn(nn.Linear(width, hidden), config.d_spectral_norm), nn.ReLU()]
+        for hidden in config.d_hidden or config.hidden:
+            if config.d_maxout > 1:
+                layers.append(Maxout(width, hidden, config.d_maxout))
+            else:
+                layers += [_maybe_sn(nn.Linear(width, hidden), config.d_spectral_norm), nn.ReLU()]
             width = hidden
         self.trunk = nn.Sequential(*layers)
         self.linear = _maybe_sn(nn.Linear(width, 1), config.d_spectral_norm)
+        _init_mlp(self, config.init_std)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.trunk(x)

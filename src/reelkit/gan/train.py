@@ -50,7 +50,7 @@ class GANTrainConfig:
             raise ValueError(f"unknown GAN config {self.model!r}; choose one of {', '.join(CONFIGS)}")
         model = CONFIGS[self.model]
         if (model.kind == "mlp") != (self.data in MIXTURES):
-            raise ValueError(f"config {self.model!r} does not fit data {self.data!r} (mixtures need mlp_2d)")
+            raise ValueError(f"config {self.model!r} does not fit data {self.data!r} (mixtures need mlp_2d or mlp_2d_pacgan)")
         if self.data == "fashion" and (model.image_size, model.channels) != (28, 1):
             raise ValueError(f"config {self.model!r} makes {model.image_size}x{model.image_size}x{model.channels} "
                              "images, Fashion-MNIST is 28x28x1: use sngan_28, sngan_28_small or sngan_28_tiny")
