@@ -187,6 +187,11 @@ def test_cli_train_gan_on_mixture_writes_outputs(tmp_path) -> None:
     assert len(summary) == 1 and f"wrote {tmp_path / 'run'}" in summary[0]  # a log line is never wrapped in a pipe
     for name in ("generator.safetensors", "discriminator.safetensors", "samples.png", "losses.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
+    result = run_cli("train", "gan", "--data", "grid25", "--model", "mlp_2d_pacgan", "--steps", "5", "--batch-size", "16",
+                     "--beta1", "0.8", "--beta2", "0.999", "-o", str(tmp_path / "pacgan"))
+    assert result.returncode == 0, result.stderr
+    recorded = json.loads((tmp_path / "pacgan" / "metrics.json").read_text())["train_config"]
+    assert recorded["model"] == "mlp_2d_pacgan" and recorded["betas"] == [0.8, 0.999]
 
 
 def test_cli_train_gan_rejects_bad_settings(tmp_path) -> None:
