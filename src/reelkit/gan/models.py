@@ -197,9 +197,9 @@ def _init_mlp(module: nn.Module, std: float | None) -> None:
 class Maxout(nn.Module):
     """``width`` units, each the maximum of ``pieces`` linear functions (Goodfellow et al., 2013)."""
 
-    def __init__(self, in_width: int, width: int, pieces: int) -> None:
+    def __init__(self, in_width: int, width: int, pieces: int, use_sn: bool = False) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_width, width * pieces)
+        self.linear = _maybe_sn(nn.Linear(in_width, width * pieces), use_sn)
         self.width, self.pieces = width, pieces
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -233,7 +233,7 @@ class MLPDiscriminator(nn.Module):
         width = config.channels
         for hidden in config.d_hidden or config.hidden:
             if config.d_maxout > 1:
-                layers.append(Maxout(width, hidden, config.d_maxout))
+                layers.append(Maxout(width, hidden, config.d_maxout, config.d_spectral_norm))
             else:
                 layers += [_maybe_sn(nn.Linear(width, hidden), config.d_spectral_norm), nn.ReLU()]
             width = hidden
