@@ -34,6 +34,8 @@ def test_bad_video_gives_one_line_error_and_no_output(bad_videos, clean_dir, kin
     _assert_one_line_error(result)
     assert bad_videos[kind].name in result.stderr
     assert not clean_dir.exists() or not any(clean_dir.iterdir())
+    if kind != "truncated":  # found unreadable before anything is made (a truncated file fails while decoding)
+        assert not clean_dir.exists()
 
 
 def test_unwritable_output_folder(tmp_path, demo_video):

@@ -91,13 +91,24 @@ def overlays(
 ) -> None:
     """Extract the text overlays of videos as timed lines (JSON, SRT, WebVTT)."""
     from reelkit.text import OverlayExtractor, write_results
+    from reelkit.video import probe
 
+    failures = 0
+    readable = []
+    for video in videos:  # unreadable videos are reported now; the others are still read
+        try:
+            probe(video)
+            readable.append(video)
+        except ReelkitError as error:
+            print_error(error)
+            failures += 1
+    if not readable:
+        raise typer.Exit(2)
     out = writable_dir(out)
     extractor = OverlayExtractor.from_names(model=model, weights=weights, decoder=decoder.value,
                                             sample_every=sample_every)
-    failures = 0
     with progress_bar() as progress:
-        for video in videos:
+        for video in readable:
             task = progress.add_task(f"{video.name}", total=None)
             try:
                 lines = extractor(video, progress=lambda done, total: progress.update(task, completed=done, total=total))
