@@ -119,6 +119,8 @@ def test_rewrites_write_the_pronoun_i_in_capitals() -> None:
     improver = HeadlineImprover(scorer=lambda hs: [0.0] * len(hs))
     texts = [text for text, _, source in improver.candidates("what i learned when i'm on tour") if source != "yours"]
     assert texts and all(" i " not in f" {t} " and "i'm" not in t for t in texts)
+    clause = [text for text, _, _ in improver.candidates("i tried viral hacks")]
+    assert "Why I tried viral hacks" in clause and not any(t.startswith("The Truth About") for t in clause)
 
 
 def test_improver_scorer_is_swappable() -> None:

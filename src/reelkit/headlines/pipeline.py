@@ -166,6 +166,16 @@ def numbers(headline: str) -> list[tuple[str, str]]:
     return [(f"{_core(main)}: 3 Things to Know{tag}", "adds a number")]
 
 
+_SUBJECT_PRONOUNS = {"i", "we", "you", "he", "she", "they", "it"}
+
+
+def _starts_with_a_clause(text: str) -> bool:
+    """True for a headline that opens with a subject pronoun ("I tried ...", "We built ..."): a sentence, so
+    templates that expect a noun phrase ("The Truth About ...") do not fit it."""
+    words = text.split()
+    return bool(words) and words[0].lower().strip("\"'(") in _SUBJECT_PRONOUNS
+
+
 def question(headline: str) -> list[tuple[str, str]]:
     main, tag = _split_tag(headline)
     core = _core(main)
@@ -181,6 +191,8 @@ def question(headline: str) -> list[tuple[str, str]]:
             subject = words[0].lower() if words[0].lower() in _DETERMINERS else words[0]
             asked = [_capitalise(word.lower()) if not word.isupper() else word, subject, *words[1:i], *words[i + 1:]]
             return [(" ".join(asked) + "?" + tag, "turns it into a question")]
+    if _starts_with_a_clause(core):  # "Why I Tried Viral Hacks" is a title; "Why I tried viral hacks?" is not
+        return [(f"{core}?{tag}", "asks a question"), (f"Why {core}{tag}", "says why")]
     return [(f"{core}?{tag}", "asks a question"), (f"Why {core}?{tag}", "asks why")]
 
 
@@ -216,7 +228,7 @@ def wording(headline: str) -> list[tuple[str, str]]:
     if changed:
         out.append((stronger, f"stronger words ({', '.join(changed[:2])})"))
     main, tag = _split_tag(headline)
-    if len(main.split()) <= 6 and not main.lower().startswith("the truth"):
+    if len(main.split()) <= 6 and not main.lower().startswith("the truth") and not _starts_with_a_clause(main):
         out.append((f"The Truth About {_core(main)}{tag}", "adds a power phrase"))
     return out
 
