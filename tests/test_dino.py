@@ -131,14 +131,16 @@ def test_patch_labels_and_separability():
     assert scores["linear"] > 0.95 and scores["knn"] > 0.95
 
 
-def test_cli_trains_micro_config(tmp_path, monkeypatch):
+@pytest.mark.parametrize("optim", ["adamw", "kafisto"])
+def test_cli_trains_micro_config(tmp_path, monkeypatch, optim):
     from reelkit.cli import app
     from reelkit.registry import read_metadata
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "w" / "dino.safetensors"
     result = CliRunner().invoke(app, ["train", "dino", "--config", "dino_micro", "--out", str(out), "--scenes", "16",
-                                      "--batch-size", "4", "--epochs", "1.5", "--heldout", "6", "--threads", "1"])
+                                      "--batch-size", "4", "--epochs", "1.5", "--heldout", "6", "--threads", "1",
+                                      "--optim", optim])
     assert result.exit_code == 0, result.output
     assert out.is_file() and out.with_suffix(".md").is_file() and out.with_name("dino_curve.png").is_file()
     state = load_file(str(out))
@@ -149,6 +151,7 @@ def test_cli_trains_micro_config(tmp_path, monkeypatch):
     assert metadata["steps"] == 6 and math.isfinite(metadata["metrics"]["final_loss"])
     card = out.with_suffix(".md").read_text()
     assert "dino_penultimate_linear_bal_acc" in card and "random_penultimate_knn_bal_acc" in card
+    assert ("KaFiStO" in card) == (optim == "kafisto")
 
 
 def test_bad_config_fails_before_any_folder(tmp_path):

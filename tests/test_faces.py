@@ -376,7 +376,8 @@ needs_data = pytest.mark.skipif(not (DEFAULT_DIR / "labels.csv").is_file(),
 
 
 @needs_data
-def test_training_end_to_end_on_a_few_labelled_faces(tmp_path):
+@pytest.mark.parametrize("optim", ["adam", "kafisto"])
+def test_training_end_to_end_on_a_few_labelled_faces(tmp_path, optim):
     import csv
 
     rows = list(csv.DictReader((DEFAULT_DIR / "labels.csv").open()))
@@ -394,7 +395,8 @@ def test_training_end_to_end_on_a_few_labelled_faces(tmp_path):
     out = tmp_path / "weights" / "tiny.safetensors"
     result = CliRunner().invoke(_app(), ["train-emotionaldan", "--model", "emotionaldan_tiny", "--data", str(data),
                                          "--cache", str(tmp_path / "landmarks.npz"), "--out", str(out),
-                                         "--epochs", "1", "--epochs", "1", "--batch-size", "8", "--threads", "1"])
+                                         "--epochs", "1", "--epochs", "1", "--batch-size", "8", "--threads", "1",
+                                         "--optim", optim])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert out.is_file() and out.with_suffix(".md").is_file() and (out.parent / "tiny_curve.png").is_file()
     assert (tmp_path / "landmarks.npz").is_file()

@@ -10,7 +10,7 @@ import torch
 
 from conftest import run_cli
 from reelkit.gan import AdversarialLoss, create_gan, kdd_d_loss, kdd_g_loss
-from reelkit.gan.data import GaussianMixture2D
+from reelkit.gan.data import FASHION_MNIST, GaussianMixture2D
 from reelkit.gan.metrics import frechet_distance, kernel_inception_distance
 from reelkit.gan.models import CONFIGS, DiscriminatorBlock
 from reelkit.gan.train import GANTrainConfig, train_gan
@@ -251,3 +251,13 @@ def test_generator_loss_for_kafisto_is_never_negative_and_keeps_the_gradient() -
     (bounded_grad,) = torch.autograd.grad(bounded, logits)
     assert plain.item() < 0 <= bounded.item()
     assert torch.equal(bounded_grad[:2], plain_grad[:2]) and bounded_grad[2] == 0  # D(G(z)) > 1: done
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.parametrize("optim", ["adamw", "kafisto"])
+def test_fashion_classifier_trains_with_any_optimiser(optim: str) -> None:
+    from reelkit.gan.train import ClassifierTrainConfig, train_fashion_classifier
+
+    config = ClassifierTrainConfig(epochs=1, batch_size=64, validation=500, max_train_images=1024, optim=optim)
+    _, metrics = train_fashion_classifier(config, log=lambda _: None)
+    assert metrics["test_accuracy"] > 0.3  # ten classes: chance is 0.1

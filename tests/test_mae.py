@@ -111,7 +111,8 @@ def test_loss_falls_on_a_fixed_batch(micro):
     assert math.isfinite(after) and after < 0.7 * before
 
 
-def test_cli_trains_micro_config(tmp_path, monkeypatch):
+@pytest.mark.parametrize("optim", ["adamw", "kafisto"])
+def test_cli_trains_micro_config(tmp_path, monkeypatch, optim):
     from reelkit.registry import create_model, read_metadata
 
     import numpy as np
@@ -124,7 +125,8 @@ def test_cli_trains_micro_config(tmp_path, monkeypatch):
              masks=np.zeros((32, 32, 32), bool))
     out = tmp_path / "weights" / "mae_micro.safetensors"
     result = CliRunner().invoke(app, ["train", "mae", "--config", MICRO, "--out", str(out), "--scenes", "32",
-                                      "--batch-size", "16", "--epochs", "1", "--heldout", "2", "--threads", "1"])
+                                      "--batch-size", "16", "--epochs", "1", "--heldout", "2", "--threads", "1",
+                                      "--optim", optim])
     assert result.exit_code == 0, result.output
     for suffix in (".safetensors", ".md", "_curve.png", "_samples.png"):
         assert (tmp_path / "weights" / f"mae_micro{suffix}").is_file()
@@ -133,6 +135,7 @@ def test_cli_trains_micro_config(tmp_path, monkeypatch):
     assert "heldout_masked_mse" in meta["metrics"] and "heldout_block_mse" in meta["metrics"]
     card = out.with_suffix(".md").read_text()
     assert "- Command: `reelkit " in card and "heldout masked mse" in card
+    assert ("KaFiStO" in card) == (optim == "kafisto") and math.isfinite(meta["metrics"]["heldout_masked_mse"])
     state = create_mae(MICRO).state_dict()
     loaded = create_model("mae_vittiny8")  # the registered tiny builder
     assert "decoder_pred.weight" in loaded.state_dict() and "decoder_pred.weight" in state

@@ -176,9 +176,10 @@ def test_the_discriminator_gives_one_logit_map_per_head():
     assert not any(p.requires_grad for p in frozen)
 
 
-def test_a_micro_config_trains_with_finite_losses_and_only_the_head_changes(backbones):
+@pytest.mark.parametrize("optim", ["adamw", "kafisto"])
+def test_a_micro_config_trains_with_finite_losses_and_only_the_head_changes(backbones, optim):
     config = MoveTrainConfig(model="move_micro", steps=4, batch_size=4, scenes=16, log_every=2,
-                             extractor_weights=backbones["dino"], inpainter_weights=backbones["mae"])
+                             extractor_weights=backbones["dino"], inpainter_weights=backbones["mae"], optim=optim)
     torch.manual_seed(0)
     before = {k: v.clone() for k, v in load_backbone_weights(create_vit("vit_micro_patch8_32"), backbones["dino"]).state_dict().items()}
     segmenter, result = train_move(config)

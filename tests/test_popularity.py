@@ -129,6 +129,14 @@ def test_tiny_training_and_explanations(small_archive, tmp_path):
     assert 0 < score < 1
 
 
+def test_tiny_training_with_kafisto(small_archive):
+    """KaFiStO is offered by every trainer; it is given the loss it measures (a plain step() would raise)."""
+    config = PopularityTrainConfig(archive=str(small_archive), model="popularity_tiny", epochs=1, batch_size=8,
+                                   optim="kafisto", lr=None)
+    _, result = train_popularity(config, log=lambda _: None)
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])
+
+
 def test_pointing_hit():
     heatmap = np.zeros((20, 20))
     heatmap[5, 12] = 1.0

@@ -218,12 +218,16 @@ def train_fashion_classifier_command(
     epochs: int = typer.Option(4, min=1),
     batch_size: int = typer.Option(128, min=1),
     seed: int = typer.Option(0),
+    optim: str = typer.Option("adamw", help="adamw (one-cycle schedule), adam, sgd, adadelta or kafisto (its defaults)."),
 ) -> None:
     """Train the Fashion-MNIST CNN whose features define reelkit's FID and KID; writes weights and card."""
     from reelkit.gan.train import ClassifierTrainConfig, train_fashion_classifier, write_classifier_card
+    from reelkit.optim import OPTIMIZERS
 
+    if optim not in OPTIMIZERS:
+        raise ReelkitError(f"unknown optimiser {optim!r}; choose one of {', '.join(OPTIMIZERS)}")
     writable_dir(out.parent)
-    config = ClassifierTrainConfig(epochs=epochs, batch_size=batch_size, seed=seed)
+    config = ClassifierTrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, optim=optim)
     command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with progress_bar() as progress:
         model, metrics = train_fashion_classifier(config, progress=progress, log=console.print)

@@ -25,7 +25,7 @@ from reelkit.faces.data import (DEFAULT_CACHE, DEFAULT_DIR, box_mean_shape, init
                                 mirror, perturb, read_rgb, stratified_split, teacher_landmarks, to_gray,
                                 transform_points)
 from reelkit.faces.models import CONFIGS, EMOTIONS, EmotionalDAN, canonical_shape, combined_loss, interocular_error
-from reelkit.optim import make_optimizer
+from reelkit.optim import backward_and_step, make_optimizer
 from reelkit.registry import create_model
 
 
@@ -249,9 +249,7 @@ def train_emotionaldan(config: EmotionalDANTrainConfig, progress=None,  # noqa: 
                 else:  # EmotionalDAN's S1_Cost: landmarks only
                     loss, landmark_term, emotion_term = combined_loss(
                         output.landmarks[stage_index], targets, output.logits.detach(), labels, 1.0, 0.0, None, trusted)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                backward_and_step(optimizer, loss)
                 if scheduler is not None:
                     scheduler.step()
                 totals += (loss.item(), landmark_term.item(), emotion_term.item())

@@ -21,7 +21,7 @@ from reelkit.errors import GANError
 from reelkit.gan.data import MIXTURES, fashion_mnist_files, load_fashion_mnist
 from reelkit.gan.losses import AdversarialLoss
 from reelkit.gan.models import CONFIGS, create_gan
-from reelkit.optim import KaFiStO, make_optimizer
+from reelkit.optim import backward_and_step, make_optimizer, uses_momentum
 
 DATASETS = ("fashion", *MIXTURES)
 
@@ -94,16 +94,6 @@ def gan_optimizer(name: str, params, lr: float, betas: tuple[float, float]) -> t
     return make_optimizer(name, params)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """Backward and step; KaFiStO's step also takes the loss (its measurement)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if isinstance(optimizer, KaFiStO):
-        optimizer.step(loss=loss.detach())
-    else:
-        optimizer.step()
-
-
 def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] = print) \
         -> tuple[torch.nn.Module, torch.nn.Module, GANTrainResult]:
     """Train (generator, discriminator) under ``config``; returns both and the loss history."""
@@ -130,14 +120,14 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
             with torch.no_grad():
                 fake = generator(torch.randn(config.batch_size, z_dim))
             d_loss = loss.discriminator(discriminator(real), discriminator(fake))
-            optimizer_step(opt_d, d_loss)
+            backward_and_step(opt_d, d_loss)
         fake = generator(torch.randn(config.batch_size, z_dim))
         real_outputs = None
         if loss.uses_kdd:
             with torch.no_grad():
                 real_outputs = discriminator(real_batches.next())
         g_loss = loss.generator(real_outputs, discriminator(fake), aim_at_zero=config.optim == "kafisto")
-        optimizer_step(opt_g, g_loss)
+        backward_and_step(opt_g, g_loss)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise GANError(f"GAN losses diverged at step {step} (d {d_loss.item()}, g {g_loss.item()})")
         running["d_loss"] += d_loss.item()
@@ -207,6 +197,8 @@ class ClassifierTrainConfig:
     lr: float = 2e-3
     validation: int = 5000  # the last images of the training split, held out for model selection
     seed: int = 0
+    optim: str = "adamw"  # any of reelkit.optim.OPTIMIZERS; kafisto runs at its own defaults, without the schedule
+    max_train_images: int | None = None  # train on the first images only (quick runs)
 
 
 def train_fashion_classifier(config: ClassifierTrainConfig, progress=None, log: Callable[[str], None] = print) \
@@ -217,12 +209,14 @@ def train_fashion_classifier(config: ClassifierTrainConfig, progress=None, log: 
     torch.manual_seed(config.seed)
     images, labels = load_fashion_mnist("train")
     test_images, test_labels = load_fashion_mnist("test")
-    train_x, train_y = images[:-config.validation], labels[:-config.validation]
+    train_x, train_y = images[:-config.validation][:config.max_train_images], labels[:-config.validation][:config.max_train_images]
     val_x, val_y = images[-config.validation:], labels[-config.validation:]
     model = FashionClassifier()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    kafisto = config.optim == "kafisto"
+    optimizer = make_optimizer(config.optim, model.parameters(), lr=None if kafisto else config.lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps_per_epoch)
+    schedule = None if kafisto else torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, config.lr, total_steps=config.epochs * steps_per_epoch, cycle_momentum=uses_momentum(optimizer))
     rng = torch.Generator().manual_seed(config.seed)
     task = progress.add_task("train fashion_cnn", total=config.epochs * steps_per_epoch) if progress else None
     start = time.perf_counter()
@@ -233,11 +227,10 @@ def train_fashion_classifier(config: ClassifierTrainConfig, progress=None, log: 
             batch = order[index * config.batch_size: (index + 1) * config.batch_size]
             x = train_x[batch]
             x = torch.where(torch.rand(len(x), 1, 1, 1, generator=rng) < 0.5, x, x.flip(3))  # mirror augmentation
-            loss = torch.nn.functional.cross_entropy(model(x), train_y[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            loss = torch.nn.functional.cross_entropy(model(x), train_y[batch], reduction="none")
+            backward_and_step(optimizer, loss)
+            if schedule is not None:
+                schedule.step()
             if task is not None:
                 progress.advance(task)
         log(f"epoch {epoch + 1}: validation accuracy {_accuracy(model, val_x, val_y):.4f}")
@@ -334,7 +327,7 @@ so reelkit's FID/KID numbers are comparable with each other, not with published 
   (the features), dropout 0.3, a 10-way linear head ({sum(p.numel() for p in model.parameters()):,} parameters)
 - Data: the first {60000 - config.validation:,} training images (random horizontal mirror); the last
   {config.validation:,} held out for validation; the 10,000 test images only for the final number
-- Optimiser: AdamW, peak lr {config.lr}, one-cycle schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
+- Optimiser: {'KaFiStO at its defaults' if config.optim == 'kafisto' else f'{config.optim}, peak lr {config.lr}, one-cycle schedule'}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
 - Wall time: {metrics['train_seconds'] / 60:.1f} min on {platform.machine()}, {torch.get_num_threads()} thread(s)
 - Validation accuracy {metrics['validation_accuracy']:.4f}; test accuracy {metrics['test_accuracy']:.4f}
 """)

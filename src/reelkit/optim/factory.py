@@ -34,3 +34,26 @@ def uses_momentum(optimizer: torch.optim.Optimizer) -> bool:
     """Whether a one-cycle schedule can cycle this optimiser's momentum."""
     defaults = optimizer.defaults
     return "betas" in defaults or bool(defaults.get("momentum"))
+
+
+def step_optimizer(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """``optimizer.step()`` after the caller's ``backward``; KaFiStO is also given the loss, its measurement
+    (a 1-D tensor of per-sample losses, or their mean)."""
+    if isinstance(optimizer, KaFiStO):
+        optimizer.step(loss=loss.detach())
+    else:
+        optimizer.step()
+
+
+def backward_and_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Zero the gradients, back-propagate the mean of ``loss`` and step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.mean().backward()
+    step_optimizer(optimizer, loss)
+
+
+def schedule_lr(optimizer_name: str, lr: float, peak_lr: float) -> float:
+    """A learning rate from a schedule built for gradient-step optimisers, for ``optimizer_name``: KaFiStO's
+    ``lr`` is the share of the loss it aims to remove each step (1 at its default), so it follows the
+    schedule's shape from 1 instead of its values."""
+    return lr / peak_lr if optimizer_name == "kafisto" and peak_lr > 0 else lr

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from reelkit.embeddings import embed_sentences
 from reelkit.errors import PopularityError
-from reelkit.optim import make_optimizer
+from reelkit.optim import backward_and_step, make_optimizer
 from reelkit.popularity.archive import ArchiveVideo, load_archive_frames, popular_labels, read_archive
 from reelkit.popularity.demo import RECIPE
 from reelkit.popularity.models import CONFIGS, PopularityConfig, PopularityNet
@@ -126,9 +126,7 @@ def train_popularity(config: PopularityTrainConfig, progress=None, log: Callable
             batch = shuffled[step * config.batch_size:(step + 1) * config.batch_size]
             output = model(_augment(frames[batch], generator, config.train_frames), headlines[batch])
             loss = F.binary_cross_entropy_with_logits(output.logit, y[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            backward_and_step(optimizer, loss)
             if scheduler is not None:
                 scheduler.step()
             losses.append(loss.item())

@@ -100,6 +100,7 @@ def train_move_command(
                                              help="Background outside the inpainted tokens: the real image, or the "
                                                   "MAE's reconstruction of it (the paper's default); default: the "
                                                   "model config's."),
+    optim: str = typer.Option("adamw", help="adamw (the paper's) or kafisto (its defaults, for both players)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train MOVE's mask head on frozen DINO features against a discriminator; writes weights, card and curves."""
@@ -110,7 +111,7 @@ def train_move_command(
                              min_area=min_area, scenes=scenes, seed=seed, max_minutes=max_minutes,
                              extractor_weights=str(backbone_weights) if backbone_weights else None,
                              inpainter_weights=str(inpainter_weights) if inpainter_weights else None, device=device,
-                             copy_real_in_inpainted=copy_real)
+                             copy_real_in_inpainted=copy_real, optim=optim)
     config.validate()  # a bad config fails before any folder is made
     command = start_training_run(out, threads)
     with progress_bar() as progress:

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 from reelkit.errors import SegmentError
 from reelkit.gan.losses import LOSSES, AdversarialLoss
-from reelkit.gan.train import gan_optimizer, optimizer_step
+from reelkit.gan.train import gan_optimizer
+from reelkit.optim import backward_and_step
 from reelkit.optim import OPTIMIZERS, make_optimizer
 from reelkit.segment.data import make_scenes
 from reelkit.segment.layered.models import (CONFIGS, Layers, LayeredModel, binarisation_loss, create_layered,
@@ -152,7 +153,7 @@ def train_gan_stage(config: LayeredTrainConfig, real: torch.Tensor, progress=Non
             fake, _ = render(generator, torch.randn(config.batch_size, z_dim, generator=rng), max_offset,
                              model_config.bg_contrast_jitter, rng)
         d_loss = loss.discriminator(discriminator(batches.next()), discriminator(fake))
-        optimizer_step(opt_d, d_loss)
+        backward_and_step(opt_d, d_loss)
         discriminator.requires_grad_(False)
         fake, perturbed = render(generator, torch.randn(config.batch_size, z_dim, generator=rng), max_offset,
                                  model_config.bg_contrast_jitter, rng)
@@ -168,7 +169,7 @@ def train_gan_stage(config: LayeredTrainConfig, real: torch.Tensor, progress=Non
         # ramping the binarisation weight up keeps masks at the minimum size while objects form.
         bin_weight = model_config.bin_weight * min(1.0, step / config.bin_warmup) if config.bin_warmup else model_config.bin_weight
         g_loss = g_adv + model_config.mask_weight * size_term + bin_weight * bin_term
-        optimizer_step(opt_g, g_loss)
+        backward_and_step(opt_g, g_loss)
         discriminator.requires_grad_(True)
         _accumulate(ema, generator, config.ema if step > 100 else 0.0)  # copy until the first steps settle
         values = (d_loss.item(), g_adv.item(), size_term.item(), bin_term.item(), perturbed.mask.mean().item())
@@ -231,7 +232,7 @@ def train_encoder_stage(model: LayeredModel, config: LayeredTrainConfig, real: t
     for step in range(1, config.encoder_steps + 1):
         z = torch.randn(config.batch_size, z_dim, generator=rng)
         losses = encoder_losses(model, z, batches.next() if batches else None, config.real_weight)
-        optimizer_step(optimizer, losses["total"])
+        backward_and_step(optimizer, losses["total"])
         for key, value in losses.items():
             running[key] = running.get(key, 0.0) + value.item()
         if not math.isfinite(losses["total"].item()):

@@ -33,8 +33,9 @@ import typer
 from torch import nn
 
 from reelkit.errors import SegmentError
+from reelkit.optim import KaFiStO, schedule_lr, step_optimizer
 from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, VisionTransformer, check_device,
-                                      create_vit)
+                                      check_optim, create_vit)
 
 
 # --------------------------------------------------------------------------------------------------- configs
@@ -74,9 +75,11 @@ class DinoConfig:
     log_every: int = 10
     max_minutes: float | None = None  # stop after this wall time; the plan is cut to fit it
     calibrate_steps: int = 5  # steps timed before the plan is cut to max_minutes
+    optim: str = "adamw"  # or "kafisto": its target share follows the lr schedule's shape (1 at the peak)
 
     def validate(self) -> None:
         check_device(self.device)
+        check_optim(self.optim)
         if self.backbone not in VIT_CONFIGS:
             raise SegmentError(f"unknown ViT {self.backbone!r}; choose one of {', '.join(VIT_CONFIGS)}")
         patch = VIT_CONFIGS[self.backbone].patch_size
@@ -453,7 +456,8 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
     teacher = copy.deepcopy(student).eval().requires_grad_(False)  # teacher starts as the student (main_dino.py)
     crops = 2 + config.local_crops
     loss_fn = DINOLoss(config.out_dim, crops, config.student_temp, config.center_momentum).to(config.device)
-    optimizer = torch.optim.AdamW(param_groups(student), lr=0.0)  # lr and wd set by the schedules each step
+    groups = param_groups(student)  # lr and wd set by the schedules each step
+    optimizer = KaFiStO(groups) if config.optim == "kafisto" else torch.optim.AdamW(groups, lr=0.0)
     result = DinoTrainResult(planned_steps=config.planned_steps, threads=torch.get_num_threads())
     planned = config.planned_steps
     order, position = torch.empty(0, dtype=torch.long), 0
@@ -473,7 +477,7 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
         views = [view.to(config.device) for view in multi_crop(batch, config, generator)]
 
         warmup = round(config.warmup_fraction * planned)
-        lr = cosine_value(config.lr, config.min_lr, step, planned, warmup)
+        lr = schedule_lr(config.optim, cosine_value(config.lr, config.min_lr, step, planned, warmup), config.lr)
         wd = cosine_value(config.weight_decay, config.weight_decay_end, step, planned)
         momentum = cosine_value(config.momentum_teacher, 1.0, step, planned)
         temp_warmup = round(config.teacher_temp_warmup_fraction * planned)
@@ -495,7 +499,7 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
         if step < round(config.freeze_last_layer_fraction * planned):
             for param in student.head.last_layer.parameters():
                 param.grad = None  # last layer frozen early on (official cancel_gradients_last_layer)
-        optimizer.step()
+        step_optimizer(optimizer, loss)
         ema_update(teacher, student, momentum)
         step += 1
 
@@ -666,7 +670,8 @@ def write_dino_outputs(backbone: VisionTransformer, config: DinoConfig, result: 
         f"{config.local_size} px (scale {config.local_scale}); flip, colour jitter 0.4/0.4/0.2/0.1 (p 0.8), grayscale "
         "p 0.2, Gaussian blur p 1.0 / 0.1 / 0.5 (sigma range scaled with the crop size), solarisation p 0.2 on the "
         "second global crop; torch ops, bicubic resampling.",
-        f"- Optimisation: AdamW, batch {config.batch_size}, lr {config.lr:.3g} (0.0005 x batch / 256) with "
+        f"- Optimisation: {'KaFiStO (target share following the lr schedule)' if config.optim == 'kafisto' else 'AdamW'}, "
+        f"batch {config.batch_size}, lr {config.lr:.3g} (0.0005 x batch / 256) with "
         f"{config.warmup_fraction:.0%} linear warm-up then cosine to {config.min_lr}, weight decay {config.weight_decay} "
         f"-> {config.weight_decay_end} (cosine; none on biases and norms), per-parameter gradient clipping "
         f"{config.clip_grad}, last layer frozen for the first {config.freeze_last_layer_fraction:.0%} of the steps; "
@@ -707,6 +712,7 @@ def train_dino_command(
     heldout: int = typer.Option(300, min=0, help="Held-out scenes for the fg/bg separability metric (0: skip)."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (default: torch's)."),
     device: str = typer.Option("cpu", help="cpu, or cuda for the full-scale config."),
+    optim: str = typer.Option("adamw", help="adamw (the paper's) or kafisto (the same schedules' shape as its target)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train DINO (self-distillation) on reelkit's scenes; writes the teacher backbone, model card and curves."""
@@ -714,7 +720,7 @@ def train_dino_command(
     from reelkit.segment.cli import report_training_run, start_training_run
 
     settings = dino_config(config, scenes=scenes, batch_size=batch_size, epochs=epochs, local_crops=local_crops,
-                           momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed, device=device)
+                           momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed, device=device, optim=optim)
     settings.validate()  # a bad config fails before any folder is made
     command = start_training_run(out, threads)
     with progress_bar() as progress:

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 import typer
 
 from reelkit.errors import SegmentError
+from reelkit.optim import KaFiStO, schedule_lr, step_optimizer
 from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, MaskedAutoencoder, check_device,
-                                      create_mae)
+                                      check_optim, create_mae)
 
 
 @dataclass
@@ -52,9 +53,11 @@ class MAETrainConfig:
     seed: int = 0
     log_every: int = 25
     max_minutes: Optional[float] = None  # wall-time budget of the training loop
+    optim: str = "adamw"  # or "kafisto": its target share follows the lr schedule's shape (1 at the peak)
 
     def validate(self) -> None:
         check_device(self.device)
+        check_optim(self.optim)
         if self.model not in VIT_CONFIGS:
             raise SegmentError(f"unknown ViT config {self.model!r}; choose one of {', '.join(VIT_CONFIGS)}")
         if self.batch_size < 2 or self.scenes < self.batch_size:
@@ -225,7 +228,9 @@ def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] 
     if len(images) < config.batch_size:
         raise SegmentError(f"{len(images)} training images are fewer than one batch of {config.batch_size}")
     model = create_mae(config.model).to(config.device).train()
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+    groups = param_groups(model, config.weight_decay)
+    optimizer = (KaFiStO(groups) if config.optim == "kafisto"
+                 else torch.optim.AdamW(groups, lr=config.lr, betas=config.betas))
     batches = Batches(images, config, rng)
     planned = config.planned_steps()
     budget = 60 * config.max_minutes if config.max_minutes else math.inf
@@ -245,13 +250,13 @@ def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] 
         progress_share = max(step / planned, elapsed / budget)
         lr = lr_at(progress_share, config)
         for group in optimizer.param_groups:  # per-step schedule (engine_pretrain.py)
-            group["lr"] = lr
+            group["lr"] = schedule_lr(config.optim, lr, config.lr)
         loss, _, _ = mae_step(model, batches.next().to(config.device), config.mask_ratio, config.norm_pix_loss)
         if not math.isfinite(loss.item()):
             raise SegmentError(f"MAE loss diverged at step {step + 1} (lr {lr:.2e})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        step_optimizer(optimizer, loss)
         step += 1
         running, count = running + loss.item(), count + 1
         if step % config.log_every == 0 or step == planned:
@@ -426,7 +431,7 @@ def write_mae_outputs(model: MaskedAutoencoder, config: MAETrainConfig, result: 
         + ("per-patch normalised pixel targets (the paper's norm_pix_loss)." if config.norm_pix_loss else
            "raw (ImageNet-normalised) pixel targets: norm_pix_loss off, as MAE's visualisation models, because "
            "MOVE needs the inpainter to output pixels."),
-        f"- Optimisation: AdamW betas {config.betas}, weight decay {config.weight_decay} (none on biases/norms), "
+        f"- Optimisation: {'KaFiStO (target share following the lr schedule)' if config.optim == 'kafisto' else f'AdamW betas {config.betas}'}, weight decay {config.weight_decay} (none on biases/norms), "
         f"batch {config.batch_size}, blr {config.blr:g} -> lr {config.lr:.3g}, linear warm-up over "
         f"{config.warmup_epochs / config.epochs:.0%} of the run then half-cycle cosine to {config.min_lr:g}"
         + (f" ({CPU_NOTE})" if config.model == "vit_tiny_patch8_64" and config.blr == 1.5e-3 else "") + ".",
@@ -470,6 +475,7 @@ def train_mae_command(
     norm_pix_loss: bool = typer.Option(False, "--norm-pix-loss/--no-norm-pix-loss",
                                        help="The paper's per-patch normalised target (off: pixels, for MOVE)."),
     device: str = typer.Option("cpu", help="cpu, or cuda for the full-scale configs."),
+    optim: str = typer.Option("adamw", help="adamw (the paper's) or kafisto (the same schedule's shape as its target)."),
 ) -> None:
     """Pretrain a masked autoencoder (MAE) on reelkit's scenes: MOVE's inpainter. Writes weights, card, curve, samples."""
     from reelkit.cli import console, progress_bar
@@ -479,7 +485,8 @@ def train_mae_command(
         raise SegmentError(f"unknown MAE config {config_name!r}; choose one of {', '.join(MAE_CONFIGS)}")
     overrides = {k: v for k, v in dict(scenes=scenes, batch_size=batch_size, epochs=epochs, max_minutes=max_minutes,
                                        blr=blr).items() if v is not None}
-    config = replace(MAE_CONFIGS[config_name], seed=seed, norm_pix_loss=norm_pix_loss, device=device, **overrides)
+    config = replace(MAE_CONFIGS[config_name], seed=seed, norm_pix_loss=norm_pix_loss, device=device, optim=optim,
+                     **overrides)
     if epochs is not None:  # keep the warm-up's share of the run
         base = MAE_CONFIGS[config_name]
         config = replace(config, warmup_epochs=epochs * base.warmup_epochs / base.epochs)

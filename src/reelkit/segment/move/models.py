@@ -296,7 +296,11 @@ def hinge_d_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor
     return real + fake
 
 
-def hinge_g_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+def hinge_g_loss(fake_logits: list[torch.Tensor], aim_at_zero: bool = False) -> torch.Tensor:
+    """-mean D(fake), averaged over heads; ``aim_at_zero`` (for KaFiStO, which drives its loss towards zero) gives
+    mean relu(1 - D(fake)): never negative, the same gradient wherever D(fake) < 1."""
+    if aim_at_zero:
+        return sum(F.relu(1 - logit).mean() for logit in fake_logits) / len(fake_logits)
     return sum(-logit.mean() for logit in fake_logits) / len(fake_logits)
 
 

@@ -25,7 +25,8 @@ from reelkit.errors import SegmentError
 from reelkit.segment.move.models import (MOVE_CONFIGS, MoveComposer, MoveSegmenter, FeatureExtractor,
                                          ProjectedDiscriminator, binarisation_loss, build_backbones, hinge_d_loss,
                                          hinge_g_loss, max_area_loss, min_area_loss, normalise, trainable_parts)
-from reelkit.segment.move.vit import check_device
+from reelkit.optim import KaFiStO, backward_and_step
+from reelkit.segment.move.vit import check_device, check_optim
 
 
 @dataclass
@@ -52,9 +53,11 @@ class MoveTrainConfig:
     inpainter_weights: str | None = None
     device: str = "cpu"  # "cuda" for the paper-scale config
     copy_real_in_inpainted: bool | None = None  # override the model config's (official --copy_real_in_inpainted)
+    optim: str = "adamw"  # or "kafisto" for both players, at its own defaults (lr and lr_d unused)
 
     def validate(self) -> None:
         check_device(self.device)
+        check_optim(self.optim)
         if self.model not in MOVE_CONFIGS:
             raise SegmentError(f"unknown MOVE model {self.model!r}; choose one of {', '.join(MOVE_CONFIGS)}")
         if self.batch_size < 2 or self.steps < 1 or self.scenes < self.batch_size:
@@ -153,9 +156,12 @@ def train_move(config: MoveTrainConfig, progress=None, log: Callable[[str], None
     scenes = cached_scenes(config.scenes, size, "train", config.seed)
     batches = SceneBatches(scenes.images, config.batch_size, config.scale_min, generator, config.device)
     trainable = [p for p in composer.segmenter.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas, weight_decay=0.0)
-    optimizer_d = torch.optim.AdamW([p for p in discriminator.parameters() if p.requires_grad], lr=config.lr_d,
-                                    betas=config.betas_d, weight_decay=0.0)
+    trainable_d = [p for p in discriminator.parameters() if p.requires_grad]
+    kafisto = config.optim == "kafisto"
+    optimizer = KaFiStO(trainable) if kafisto else torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas,
+                                                                      weight_decay=0.0)
+    optimizer_d = KaFiStO(trainable_d) if kafisto else torch.optim.AdamW(trainable_d, lr=config.lr_d,
+                                                                          betas=config.betas_d, weight_decay=0.0)
     result = MoveTrainResult(threads=torch.get_num_threads())
     task = progress.add_task("training MOVE", total=config.steps) if progress is not None else None
     start, sums, count = time.perf_counter(), {}, 0
@@ -169,19 +175,15 @@ def train_move(config: MoveTrainConfig, progress=None, log: Callable[[str], None
         real_logits = discriminator(out["real"]) + discriminator(out["composed_noshift"])
         fake_logits = discriminator(out["composed"]) + discriminator(out["real_shift_copy_paste"])
         loss_d = hinge_d_loss(real_logits, fake_logits)  # averaged over inputs and heads (official)
-        optimizer_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizer_d.step()
+        backward_and_step(optimizer_d, loss_d)
         # Segmenter phase.
         out = composer(batches.next())
-        loss_g = hinge_g_loss(discriminator(out["composed"]))
+        loss_g = hinge_g_loss(discriminator(out["composed"]), aim_at_zero=kafisto)
         terms = mask_terms(out["mask_shifted"], config, patch, step)
         loss = loss_g + sum(terms.values())
         if not math.isfinite(loss.item()):
             raise SegmentError(f"MOVE training diverged at step {step} (loss {loss.item()})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        backward_and_step(optimizer, loss)
         for key, value in {"loss_d": loss_d, "loss_g": loss_g, "mask_area": out["mask"].mean(), **terms}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         count += 1
@@ -283,8 +285,10 @@ def write_move_outputs(segmenter: MoveSegmenter, config: MoveTrainConfig, result
         f"to {model_config.disc_channels} channels + pixel head {model_config.disc_pixel_widths}, "
         f"{'DiffAugment colour' if model_config.disc_augment else 'no augmentation'}, hinge loss.",
         f"- Training: {result.steps} steps (of {config.steps}{f', time limit {config.max_minutes} min' if config.max_minutes else ''}), "
-        f"batch {config.batch_size}, AdamW lr {config.lr} / {config.lr_d} (D), betas {config.betas} / {config.betas_d}; "
-        f"mask terms: binarisation {config.bin_weight} (ramp {config.bin_warmup} steps), minimum area {config.min_area} "
+        f"batch {config.batch_size}, "
+        + ("KaFiStO at its defaults for both (generator hinge term relu(1 - D)); " if config.optim == "kafisto" else
+           f"AdamW lr {config.lr} / {config.lr_d} (D), betas {config.betas} / {config.betas_d}; ")
+        + f"mask terms: binarisation {config.bin_weight} (ramp {config.bin_warmup} steps), minimum area {config.min_area} "
         f"(weight {config.min_area_weight}); wall time {result.seconds / 60:.1f} min on {platform.machine()}, "
         f"{result.threads} thread(s).",
         *[f"- {name.replace('_', ' ')}: {value:.4g}" if isinstance(value, float) else f"- {name.replace('_', ' ')}: {value}"

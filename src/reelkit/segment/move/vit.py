@@ -29,6 +29,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def check_optim(name: str) -> None:
+    """``--optim`` of the ViT trainers: AdamW (the papers') or KaFiStO at its own defaults."""
+    if name not in ("adamw", "kafisto"):
+        raise SegmentError(f"unknown optimiser {name!r}; choose adamw or kafisto")
+
+
 def check_device(device: str) -> None:
     """``--device`` of the ViT trainers (DINO, MAE, MOVE): cpu, or cuda[:N] where CUDA is available; anything
     else fails in one line before any folder is made."""
