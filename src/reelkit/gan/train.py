@@ -50,7 +50,8 @@ class GANTrainConfig:
             raise ValueError(f"unknown GAN config {self.model!r}; choose one of {', '.join(CONFIGS)}")
         model = CONFIGS[self.model]
         if (model.kind == "mlp") != (self.data in MIXTURES):
-            raise ValueError(f"config {self.model!r} does not fit data {self.data!r} (mixtures need mlp_2d or mlp_2d_pacgan)")
+            raise ValueError(f"config {self.model!r} does not fit data {self.data!r} "
+                             "(mixtures need mlp_2d or mlp_2d_pacgan)")
         if self.data == "fashion" and (model.image_size, model.channels) != (28, 1):
             raise ValueError(f"config {self.model!r} makes {model.image_size}x{model.image_size}x{model.channels} "
                              "images, Fashion-MNIST is 28x28x1: use sngan_28, sngan_28_small or sngan_28_tiny")
@@ -209,7 +210,8 @@ def train_fashion_classifier(config: ClassifierTrainConfig, progress=None, log: 
     torch.manual_seed(config.seed)
     images, labels = load_fashion_mnist("train")
     test_images, test_labels = load_fashion_mnist("test")
-    train_x, train_y = images[:-config.validation][:config.max_train_images], labels[:-config.validation][:config.max_train_images]
+    train_x = images[:-config.validation][:config.max_train_images]
+    train_y = labels[:-config.validation][:config.max_train_images]
     val_x, val_y = images[-config.validation:], labels[-config.validation:]
     model = FashionClassifier()
     kafisto = config.optim == "kafisto"
@@ -316,6 +318,9 @@ def write_classifier_card(model: torch.nn.Module, config: ClassifierTrainConfig,
     from reelkit.registry import save_weights
 
     save_weights(model, out, {"train_config": asdict(config), "metrics": metrics, "command": command})
+    optimiser = ("KaFiStO at its defaults" if config.optim == "kafisto"
+                 else f"{config.optim}, peak lr {config.lr}, one-cycle schedule")
+    train_images = min(60000 - config.validation, config.max_train_images or 60000)
     out.with_suffix(".md").write_text(f"""# fashion_cnn: feature network for FID and KID on 28x28 grey-scale images
 
 Trained by reelkit's own command on Fashion-MNIST (Debian package `dataset-fashion-mnist`, MIT licence).
@@ -325,9 +330,9 @@ so reelkit's FID/KID numbers are comparable with each other, not with published 
 - Command: `{command}`
 - Architecture: 4 conv-BN-ReLU layers (32, 32, 64, 64 channels, two 2x2 max-pools), a 128-unit ReLU layer
   (the features), dropout 0.3, a 10-way linear head ({sum(p.numel() for p in model.parameters()):,} parameters)
-- Data: the first {60000 - config.validation:,} training images (random horizontal mirror); the last
+- Data: the first {train_images:,} training images (random horizontal mirror); the last
   {config.validation:,} held out for validation; the 10,000 test images only for the final number
-- Optimiser: {'KaFiStO at its defaults' if config.optim == 'kafisto' else f'{config.optim}, peak lr {config.lr}, one-cycle schedule'}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
+- Optimiser: {optimiser}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}
 - Wall time: {metrics['train_seconds'] / 60:.1f} min on {platform.machine()}, {torch.get_num_threads()} thread(s)
 - Validation accuracy {metrics['validation_accuracy']:.4f}; test accuracy {metrics['test_accuracy']:.4f}
 """)

@@ -34,8 +34,8 @@ from torch import nn
 
 from reelkit.errors import SegmentError
 from reelkit.optim import KaFiStO, schedule_lr, step_optimizer
-from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, VisionTransformer, check_device,
-                                      check_optim, create_vit)
+from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, KAFISTO_SCHEDULED, VIT_CONFIGS, VisionTransformer,
+                                      check_device, check_optim, create_vit)
 
 
 # --------------------------------------------------------------------------------------------------- configs
@@ -670,7 +670,7 @@ def write_dino_outputs(backbone: VisionTransformer, config: DinoConfig, result: 
         f"{config.local_size} px (scale {config.local_scale}); flip, colour jitter 0.4/0.4/0.2/0.1 (p 0.8), grayscale "
         "p 0.2, Gaussian blur p 1.0 / 0.1 / 0.5 (sigma range scaled with the crop size), solarisation p 0.2 on the "
         "second global crop; torch ops, bicubic resampling.",
-        f"- Optimisation: {'KaFiStO (target share following the lr schedule)' if config.optim == 'kafisto' else 'AdamW'}, "
+        f"- Optimisation: {KAFISTO_SCHEDULED if config.optim == 'kafisto' else 'AdamW'}, "
         f"batch {config.batch_size}, lr {config.lr:.3g} (0.0005 x batch / 256) with "
         f"{config.warmup_fraction:.0%} linear warm-up then cosine to {config.min_lr}, weight decay {config.weight_decay} "
         f"-> {config.weight_decay_end} (cosine; none on biases and norms), per-parameter gradient clipping "
@@ -720,7 +720,8 @@ def train_dino_command(
     from reelkit.segment.cli import report_training_run, start_training_run
 
     settings = dino_config(config, scenes=scenes, batch_size=batch_size, epochs=epochs, local_crops=local_crops,
-                           momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed, device=device, optim=optim)
+                           momentum_teacher=momentum_teacher, max_minutes=max_minutes, seed=seed, device=device,
+                           optim=optim)
     settings.validate()  # a bad config fails before any folder is made
     command = start_training_run(out, threads)
     with progress_bar() as progress:

@@ -30,8 +30,8 @@ import typer
 
 from reelkit.errors import SegmentError
 from reelkit.optim import KaFiStO, schedule_lr, step_optimizer
-from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, VIT_CONFIGS, MaskedAutoencoder, check_device,
-                                      check_optim, create_mae)
+from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, KAFISTO_SCHEDULED, VIT_CONFIGS, MaskedAutoencoder,
+                                      check_device, check_optim, create_mae)
 
 
 @dataclass
@@ -431,7 +431,8 @@ def write_mae_outputs(model: MaskedAutoencoder, config: MAETrainConfig, result: 
         + ("per-patch normalised pixel targets (the paper's norm_pix_loss)." if config.norm_pix_loss else
            "raw (ImageNet-normalised) pixel targets: norm_pix_loss off, as MAE's visualisation models, because "
            "MOVE needs the inpainter to output pixels."),
-        f"- Optimisation: {'KaFiStO (target share following the lr schedule)' if config.optim == 'kafisto' else f'AdamW betas {config.betas}'}, weight decay {config.weight_decay} (none on biases/norms), "
+        f"- Optimisation: {KAFISTO_SCHEDULED if config.optim == 'kafisto' else f'AdamW betas {config.betas}'}, "
+        f"weight decay {config.weight_decay} (none on biases/norms), "
         f"batch {config.batch_size}, blr {config.blr:g} -> lr {config.lr:.3g}, linear warm-up over "
         f"{config.warmup_epochs / config.epochs:.0%} of the run then half-cycle cosine to {config.min_lr:g}"
         + (f" ({CPU_NOTE})" if config.model == "vit_tiny_patch8_64" and config.blr == 1.5e-3 else "") + ".",

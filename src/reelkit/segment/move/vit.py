@@ -29,6 +29,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+KAFISTO_SCHEDULED = "KaFiStO (its target share following the lr schedule's shape)"  # for the model cards
+
+
 def check_optim(name: str) -> None:
     """``--optim`` of the ViT trainers: AdamW (the papers') or KaFiStO at its own defaults."""
     if name not in ("adamw", "kafisto"):
