@@ -105,7 +105,7 @@ def test_bad_images_raise_the_callers_error(tmp_path, kind, message):
     from PIL import Image
 
     from reelkit.errors import FaceError
-    from reelkit.video.images import read_image
+    from reelkit.images import read_image
 
     good = tmp_path / "good.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(good)

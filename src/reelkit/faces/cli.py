@@ -29,7 +29,7 @@ def is_image(path: Path) -> bool:
 
 def read_image(path: Path) -> np.ndarray:
     """An RGB uint8 array, or a one-line :class:`FaceError` saying why the file is not a usable image."""
-    from reelkit.video.images import read_image as read_any_image
+    from reelkit.images import read_image as read_any_image
 
     return read_any_image(path, FaceError)
 

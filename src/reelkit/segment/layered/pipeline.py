@@ -13,14 +13,14 @@ from PIL import Image
 from reelkit.errors import SegmentError, WeightsError
 from reelkit.segment.images import predict_resized
 from reelkit.segment.layered.models import CONFIGS, LayeredModel
-from reelkit.video import images as video_images
+from reelkit import images as image_files
 
 DEFAULT_MODEL = "layered_small"
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3); a missing or unreadable file is a :class:`SegmentError`."""
-    return video_images.read_image(path, SegmentError)
+    return image_files.read_image(path, SegmentError)
 
 
 @dataclass

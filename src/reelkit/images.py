@@ -1,4 +1,4 @@
-"""Still images for the commands that take pictures as well as videos (faces, segment)."""
+"""Reading still images for the commands that take pictures as well as videos (faces, segment)."""
 
 from __future__ import annotations
 
