@@ -126,13 +126,14 @@ def _split_tag(headline: str) -> tuple[str, str]:
     return headline, ""
 
 
+_SUBJECT_PRONOUNS = {"i", "we", "you", "he", "she", "they", "it"}
 # Closed-class words and common verbs: a count goes after them, never before ("I tried 5 viral hacks").
-_PHRASE_BOUNDARY = _DETERMINERS | set(_AUXILIARIES) | {
-    "i", "you", "we", "they", "he", "she", "it", "me", "us", "them", "and", "or", "but", "for", "of", "to", "in", "on",
-    "at", "with", "from", "by", "about", "into", "over", "than", "all", "some", "any", "more", "most", "every",
-    "try", "tries", "trying", "test", "tests", "testing", "use", "uses", "using", "make", "makes", "making", "do",
-    "doing", "get", "gets", "getting", "know", "need", "want", "learn", "share", "shares", "sharing", "reveal",
-    "reveals", "watch", "see", "take", "takes", "give", "gives", "be", "been", "being", "had", "am", "were"}
+_PHRASE_BOUNDARY = _DETERMINERS | set(_AUXILIARIES) | _SUBJECT_PRONOUNS | {
+    "me", "us", "them", "and", "or", "but", "for", "of", "to", "in", "on", "at", "with", "from", "by", "about",
+    "into", "over", "than", "all", "some", "any", "more", "most", "every", "try", "tries", "trying", "test", "tests",
+    "testing", "use", "uses", "using", "make", "makes", "making", "do", "doing", "get", "gets", "getting", "know",
+    "need", "want", "learn", "share", "shares", "sharing", "reveal", "reveals", "watch", "see", "take", "takes",
+    "give", "gives", "be", "been", "being", "had", "am"}
 
 
 def _noun_phrase_start(headline: str, noun_start: int, max_modifiers: int = 3) -> int:
@@ -164,9 +165,6 @@ def numbers(headline: str) -> list[tuple[str, str]]:
         return [(headline[:at] + "5 " + headline[at:], "adds a count")]
     main, tag = _split_tag(headline)
     return [(f"{_core(main)}: 3 Things to Know{tag}", "adds a number")]
-
-
-_SUBJECT_PRONOUNS = {"i", "we", "you", "he", "she", "they", "it"}
 
 
 def _starts_with_a_clause(text: str) -> bool:
