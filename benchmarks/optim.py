@@ -30,8 +30,10 @@ from reelkit.optim import make_optimizer
 
 FORTUNES = Path("/usr/share/games/fortunes")
 OPTIMIZERS = ("kafisto", "sgd", "adam", "adamw")
-LR_GRID = {"sgd": (0.01, 0.03, 0.1, 0.3, 1.0), "adam": (3e-4, 1e-3, 3e-3, 1e-2), "adamw": (3e-4, 1e-3, 3e-3, 1e-2),
-           "kafisto": (1.0,)}
+# The first grids stopped at Adam 1e-2 and SGD 1.0, and those were chosen; these go one step or more past every
+# rate the tuning picks, except on digits, where Adam's validation accuracy is flat from 1e-2 up.
+LR_GRID = {"sgd": (0.03, 0.1, 0.3, 1.0, 3.0, 10.0), "adam": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
+           "adamw": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1), "kafisto": (1.0,)}
 
 
 @dataclass
@@ -111,7 +113,9 @@ def fortunes_task(sequence: int = 64) -> Task:
     test = encode([fortunes[i] for i in order[:test_n]])
     validation = encode([fortunes[i] for i in order[test_n: 2 * test_n]])
     train = encode([fortunes[i] for i in order[2 * test_n:]])
-    return Task("fortunes char-LSTM", "perplexity", 1000, 32, CharLSTM, train, (validation[0][:1000], validation[1][:1000]),
+    # 10,000 steps are 10 epochs of the 32,168 training sequences; after one epoch (the first budget, 1,000 steps)
+    # every optimiser was still far from trained (docs/benchmarks.md has both budgets).
+    return Task("fortunes char-LSTM", "perplexity", 10_000, 32, CharLSTM, train, (validation[0][:1000], validation[1][:1000]),
                 (test[0][:1000], test[1][:1000]))
 
 
@@ -170,8 +174,11 @@ def run(task: Task, optimizer_name: str, lr: float, seed: int, split: str, point
 
 def _run(args: tuple) -> dict:
     torch.set_num_threads(1)
-    task_key, optimizer_name, lr, seed, split = args
-    return run(TASKS[task_key](), optimizer_name, lr, seed, split)
+    task_key, optimizer_name, lr, seed, split, steps = args
+    task = TASKS[task_key]()
+    if steps is not None:
+        task.steps = steps
+    return run(task, optimizer_name, lr, seed, split)
 
 
 def better(metric: str, a: float, b: float) -> bool:
@@ -183,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="fashion,digits,charlm")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=None, help="step budget for every task (default: each task's own)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
@@ -193,8 +201,10 @@ def main() -> None:
     results["machine"] = f"{platform.machine()}, {multiprocessing.cpu_count()} cores, torch {torch.__version__}"
     for key in args.tasks.split(","):
         task = TASKS[key]()
+        if args.steps is not None:
+            task.steps = args.steps
         started = time.perf_counter()
-        tuning_jobs = [(key, name, lr, 0, "validation") for name in OPTIMIZERS if name != "kafisto" for lr in LR_GRID[name]]
+        tuning_jobs = [(key, name, lr, 0, "validation", args.steps) for name in OPTIMIZERS if name != "kafisto" for lr in LR_GRID[name]]
         tuning = pool.map(_run, tuning_jobs)
         chosen = {"kafisto": 1.0}
         for name in OPTIMIZERS:
@@ -206,7 +216,7 @@ def main() -> None:
                 if better(task.metric, r["final"], best["final"]):
                     best = r
             chosen[name] = best["lr"]
-        final = pool.map(_run, [(key, name, chosen[name], seed, "test") for name in OPTIMIZERS for seed in range(args.seeds)])
+        final = pool.map(_run, [(key, name, chosen[name], seed, "test", args.steps) for name in OPTIMIZERS for seed in range(args.seeds)])
         rows = {}
         for name in OPTIMIZERS:
             runs = [r for r in final if r["optimizer"] == name]
