@@ -30,10 +30,10 @@ from reelkit.optim import make_optimizer
 
 FORTUNES = Path("/usr/share/games/fortunes")
 OPTIMIZERS = ("kafisto", "sgd", "adam", "adamw")
-# The first grids stopped at Adam 1e-2 and SGD 1.0, and those were chosen; these go one step or more past every
-# rate the tuning picks, except on digits, where Adam's validation accuracy is flat from 1e-2 up.
-LR_GRID = {"sgd": (0.03, 0.1, 0.3, 1.0, 3.0, 10.0), "adam": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
-           "adamw": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1), "kafisto": (1.0,)}
+# The first grids stopped at Adam 1e-2 and SGD 1.0, and those were chosen; these go one step past every rate the
+# tuning picks, except AdamW on digits (3e-2; its validation accuracy is 0.976 at 1e-2 and 0.984 at 3e-2).
+LR_GRID = {"sgd": (0.03, 0.1, 0.3, 1.0, 3.0, 10.0), "adam": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+           "adamw": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "kafisto": (1.0,)}
 
 
 @dataclass
