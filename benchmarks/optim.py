@@ -114,7 +114,7 @@ def fortunes_task(sequence: int = 64) -> Task:
     validation = encode([fortunes[i] for i in order[test_n: 2 * test_n]])
     train = encode([fortunes[i] for i in order[2 * test_n:]])
     # 10,000 steps are 10 epochs of the 32,168 training sequences; after one epoch (the first budget, 1,000 steps)
-    # every optimiser was still far from trained (docs/benchmarks.md has both budgets).
+    # every optimiser was still far from trained (docs/benchmarks.md has every budget tried).
     return Task("fortunes char-LSTM", "perplexity", 10_000, 32, CharLSTM, train, (validation[0][:1000], validation[1][:1000]),
                 (test[0][:1000], test[1][:1000]))
 
@@ -194,6 +194,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
+    if args.steps is not None and args.steps < 10:
+        parser.error(f"--steps must be at least 10 (the test metric is taken every tenth of the budget), got {args.steps}")
+    unknown = sorted(set(args.tasks.split(",")) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task {', '.join(unknown)}; choose from {', '.join(TASKS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     pool = multiprocessing.get_context("fork").Pool(args.workers)
     previous = args.out / "optim.json"
