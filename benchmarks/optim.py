@@ -172,13 +172,18 @@ def run(task: Task, optimizer_name: str, lr: float, seed: int, split: str, point
             "final": curve[-1][1], "curve": curve, "losses": losses, "step_ms": 1000 * step_seconds / task.steps}
 
 
+def build_task(key: str, steps: int | None) -> Task:
+    """A task with its own step budget, or ``steps`` when given."""
+    task = TASKS[key]()
+    if steps is not None:
+        task.steps = steps
+    return task
+
+
 def _run(args: tuple) -> dict:
     torch.set_num_threads(1)
     task_key, optimizer_name, lr, seed, split, steps = args
-    task = TASKS[task_key]()
-    if steps is not None:
-        task.steps = steps
-    return run(task, optimizer_name, lr, seed, split)
+    return run(build_task(task_key, steps), optimizer_name, lr, seed, split)
 
 
 def better(metric: str, a: float, b: float) -> bool:
@@ -205,9 +210,7 @@ def main() -> None:
     results: dict = json.loads(previous.read_text()) if previous.is_file() else {"tasks": {}}  # other tasks stay
     results["machine"] = f"{platform.machine()}, {multiprocessing.cpu_count()} cores, torch {torch.__version__}"
     for key in args.tasks.split(","):
-        task = TASKS[key]()
-        if args.steps is not None:
-            task.steps = args.steps
+        task = build_task(key, args.steps)
         started = time.perf_counter()
         tuning_jobs = [(key, name, lr, 0, "validation", args.steps) for name in OPTIMIZERS if name != "kafisto" for lr in LR_GRID[name]]
         tuning = pool.map(_run, tuning_jobs)
