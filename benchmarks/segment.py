@@ -11,8 +11,10 @@ and shapes that training never sees), all in one run.
   ``runs/segment/layered_small_noshift.safetensors``), ``saliency_sr`` (cv2.saliency.StaticSaliencySpectralResidual
   + Otsu) and ``centre_prior`` (a centred disc of the mean object area: what a segmenter that ignores the image gets).
 - Also: milliseconds per image (1 thread) at the benchmark's size and per 224 x 224 image (resizing included),
-  the training time from each weights file (MOVE's includes its DINO and MAE), and a grid of masks for a dozen
-  scenes (``docs/benchmarks/segment/masks.png``).
+  the training time from each weights file (MOVE's includes its DINO and MAE), a grid of masks for a dozen
+  scenes (``docs/benchmarks/segment/masks.png``), and for the layered GANs their encoder's mean IoU on 500 of the
+  generator's own scenes against the generator's masks (high there and low on the held-out scenes: the generated
+  scenes do not look like real ones; low there too: the encoder does not invert the generator).
 
 OpenCV's saliency module is in opencv-contrib-python only; reelkit's .venv has opencv-python (and rapidocr's
 opencv-python-headless), which share the ``cv2`` folder, so the contrib wheel of the same version goes into a
@@ -88,10 +90,13 @@ def segmenter_method(segmenter) -> Method:
     return predict
 
 
-def layered(weights: Path, name: str = "layered_small") -> Method:
+def layered(weights: Path, name: str = "layered_small") -> tuple[Method, float]:
+    """The segmenter, and its encoder's mean IoU on the generator's own scenes (against their known masks)."""
     from reelkit.segment.layered import LayeredSegmenter
+    from reelkit.segment.layered.train import evaluate_generated
 
-    return segmenter_method(LayeredSegmenter.from_name(name, weights))
+    segmenter = LayeredSegmenter.from_name(name, weights)
+    return segmenter_method(segmenter), evaluate_generated(segmenter.model)["generated_miou"]
 
 
 def move(weights: Path, name: str = "move_small") -> Method:
@@ -160,15 +165,16 @@ LABELS = {"move": "MOVE (DINO + MAE ViT-Tiny/8, reelkit-trained)", "layered": "l
 def markdown(report: dict) -> str:
     lines = [f"Held-out scenes: {report['scenes']} at {report['size']} px (`reelkit.segment.data`, split `heldout`, "
              f"seed {report['seed']}); {report['machine']}.", "",
-             "| method | mean IoU | F-max | pixel accuracy | CorLoc | ms / image | ms / 224 px image | training |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| method | mean IoU | F-max | pixel accuracy | CorLoc | ms / image | ms / 224 px image | training "
+             "| IoU on its generator's scenes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, result in report["methods"].items():
         training = report["training"].get(name)
         train = f"{training['train_minutes']:.1f} min" if training else "-"
         ms_224 = f"{result['ms_per_224_image']:.1f}" if "ms_per_224_image" in result else "-"
         lines.append(f"| {LABELS.get(name, name)} | {result['miou']:.3f} | {result['fmax']:.3f} | "
                      f"{result['pixel_accuracy']:.3f} | {result['corloc']:.3f} | {result['ms_per_image']:.2f} | "
-                     f"{ms_224} | {train} |")
+                     f"{ms_224} | {train} | {result.get('generated_miou', float('nan')):.3f} |".replace("nan", "-"))
     return "\n".join(lines)
 
 
@@ -189,9 +195,13 @@ def main() -> None:
     train_area = float(make_scenes(300, args.size, "train", args.seed).masks.mean())
     methods: dict[str, Method] = {}
     training: dict[str, dict] = {}
+    generated_miou: dict[str, float] = {}
     for name, path in (("move", args.move_weights), ("layered", args.weights), ("layered_no_shift", args.ablation_weights)):
         if path.is_file():
-            methods[name] = move(path) if name == "move" else layered(path)
+            if name == "move":
+                methods[name] = move(path)
+            else:
+                methods[name], generated_miou[name] = layered(path)
             training[name] = training_info(path)
         else:
             print(f"{name}: no weights at {path}, skipped", file=sys.stderr)
@@ -201,6 +211,8 @@ def main() -> None:
     results, predictions = {}, {}
     for name, method in methods.items():
         results[name], predictions[name] = evaluate(method, scenes.images, scenes.masks)
+        if name in generated_miou:
+            results[name]["generated_miou"] = generated_miou[name]
         if name in ("move", "layered", "saliency_sr"):
             results[name]["ms_per_224_image"] = ms_per_224_image(method)
         print(f"{name}: {results[name]}", file=sys.stderr)

@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from reelkit.errors import SegmentError
@@ -16,8 +17,8 @@ from reelkit.segment.data import SOURCES, load_scenes, make_scene, make_scenes, 
 from reelkit.segment.layered import (CONFIGS, LayeredSegmenter, LayeredTrainConfig, Layers, binarisation_loss,
                                      create_layered, mask_size_loss, perturb, random_offsets, segment_files,
                                      shift_images)
-from reelkit.segment.layered.train import (encoder_losses, scenes_to_tensor, train_encoder_stage,
-                                           train_gan_stage, write_layered_outputs)
+from reelkit.segment.layered.train import (encoder_losses, evaluate_generated, render, scenes_to_tensor,
+                                           train_encoder_stage, train_gan_stage, write_layered_outputs)
 from reelkit.segment.metrics import f_max, iou, segmentation_metrics
 from tests.conftest import run_cli
 
@@ -148,6 +149,20 @@ def test_encoder_reconstruction_loss_falls(real):
     assert all(p.requires_grad is False for p in model.generator.parameters())  # the generator stayed frozen
 
 
+def test_encoder_learns_from_scenes_perturbed_as_the_discriminator_saw_them(real):
+    model, _ = create_layered("layered_tiny")
+    model.generator.requires_grad_(False)
+    z = torch.randn(8, TINY.z_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        losses = encoder_losses(model, z, None, 0.0, TINY.max_offset, 0.3, torch.Generator().manual_seed(4))
+        image, target = render(model.generator, z, TINY.max_offset, 0.3, torch.Generator().manual_seed(4))
+        plain = model.generator(z)
+        rebuilt = model(image)
+    assert not torch.equal(target.mask, plain.mask)  # the masks the encoder must match were shifted
+    assert losses["mask"] == pytest.approx(F.l1_loss(rebuilt.mask, target.mask).item())
+    assert losses["reconstruction"] == pytest.approx(F.l1_loss(rebuilt.composite(), image).item())
+
+
 def test_outputs_and_segmenter(real, tmp_path):
     config = LayeredTrainConfig(model="layered_tiny", steps=2, batch_size=4, scenes=64, encoder_steps=2, log_every=1)
     model, _, result = train_gan_stage(config, real, log=lambda _: None)
@@ -275,3 +290,27 @@ def test_cli_synth_train_and_segment(tmp_path):
                       "--model", "layered_tiny", "--weights", str(weights))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "scene_00000_mask.png").is_file() and (tmp_path / "out" / "scene_00000_overlay.jpg").is_file()
+
+
+class _ConstantEncoder(torch.nn.Module):
+    def __init__(self, z: torch.Tensor) -> None:
+        super().__init__()
+        self.z = z
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.z.expand(len(x), -1)
+
+
+def test_evaluate_generated_scores_the_encoder_on_the_generators_own_scenes(real):
+    config = LayeredTrainConfig(model="layered_tiny", steps=3, batch_size=8, scenes=64, encoder_steps=0)
+    model, _, _ = train_gan_stage(config, real, log=lambda _: None)
+    z = torch.randn(150, TINY.z_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        truths = model.generator(z).mask[:, 0].numpy() >= 0.5
+    # An encoder that always answers z[0]: every scene gets the mask of sample 0, scored against its own.
+    model.encoder = _ConstantEncoder(z[:1])
+    metrics = evaluate_generated(model, count=150, seed=7)
+    expected = np.mean([iou(truths[0], truth) for truth in truths])
+    assert 0 < expected < 1  # the samples' masks differ, so the constant answer is partly wrong
+    assert metrics["generated_miou"] == pytest.approx(expected)
+    assert 0 <= metrics["generated_fmax"] <= 1

@@ -145,7 +145,8 @@ def train_layered_command(
 ) -> None:
     """Train the perturbed layered GAN and its encoder; writes weights, model card, curves and samples."""
     from reelkit.cli import console, progress_bar
-    from reelkit.segment.layered.train import LayeredTrainConfig, evaluate_heldout, train_layered, write_layered_outputs
+    from reelkit.segment.layered.train import (LayeredTrainConfig, evaluate_generated, evaluate_heldout, train_layered,
+                                               write_layered_outputs)
 
     config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
                                 lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
@@ -158,6 +159,8 @@ def train_layered_command(
     if heldout:
         with console.status(f"evaluating on {heldout} held-out scenes"):
             metrics = evaluate_heldout(trained, heldout)
+    if encoder_steps:
+        metrics.update(evaluate_generated(trained))
     metrics["train_minutes"] = round(result.seconds / 60, 1)
     report_training_run(metrics, write_layered_outputs(trained, config, result, metrics, out, command))
 

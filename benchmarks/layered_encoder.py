@@ -1,0 +1,125 @@
+"""The layered GAN's encoder on fixed generators: trained on plain or on perturbed generated scenes.
+
+For each generator (a ``reelkit train layered --encoder-steps 0`` weights file), two fresh encoders are trained
+against it with ``train_encoder_stage``, identical but for the generated scenes they learn from:
+
+- ``plain``: the generator's unperturbed composites (reelkit before 2026-12-06);
+- ``perturbed``: the composites as the discriminator saw them in the GAN stage (foreground and mask shifted by up
+  to the config's offset, background contrast jittered), with the shifted mask as the target (now the default).
+
+Each encoder is scored on the generator's own unperturbed scenes (mean IoU against the generator's masks: does it
+invert G?) and on real scenes it never trained on: held-out scenes of seed 1 (``--seed``; the segmentation
+benchmark's test scenes are seed 0, so choosing between the two does not look at them), at the model's size and
+at 64 px as ``benchmarks/segment.py`` scores them. Generators, for example::
+
+    .venv/bin/reelkit train layered --threads 1 --steps 4000 --encoder-steps 0 --scenes 6000 --heldout 0 \\
+        --seed S [--loss hinge+kdd] -o runs/segment/gen_S.safetensors
+    .venv/bin/python benchmarks/layered_encoder.py runs/segment/gen_0.safetensors runs/segment/gen_1.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reelkit.errors import ReelkitError
+from reelkit.registry import create_model, read_metadata
+from reelkit.segment.data import make_scenes
+from reelkit.segment.layered import LayeredSegmenter
+from reelkit.segment.layered.train import (LayeredTrainConfig, LayeredTrainResult, evaluate_generated, scenes_to_tensor,
+                                           train_encoder_stage)
+from reelkit.segment.metrics import segmentation_metrics
+
+VARIANTS = ("plain", "perturbed")
+
+
+def load_generator(path: Path):
+    if not path.is_file():
+        raise ReelkitError(f"{path} not found: train it with `reelkit train layered --encoder-steps 0 -o {path}`")
+    meta = read_metadata(path)
+    return create_model(meta.get("model", "layered_small"), pretrained=False, weights=path), meta
+
+
+def train_encoder(path: Path, variant: str, steps: int, real: torch.Tensor) -> torch.nn.Module:
+    """A fresh encoder (torch seed 0) against the frozen generator in ``path``; ``real``: the training scenes
+    for the real-image reconstruction term."""
+    model, meta = load_generator(path)
+    settings = meta.get("train_config", {})
+    torch.manual_seed(0)
+    model.encoder = type(model.encoder)(model.config)
+    config = LayeredTrainConfig(model=meta.get("model", "layered_small"), encoder_steps=steps, scenes=len(real),
+                                seed=int(settings.get("seed", 0)), log_every=steps,
+                                no_shift=variant == "plain" or bool(settings.get("no_shift")))
+    if variant == "plain":  # no shift (above) and no contrast jitter: the generator's own composites
+        model.config = dataclasses.replace(model.config, bg_contrast_jitter=0.0)
+    train_encoder_stage(model, config, real, LayeredTrainResult(), log=lambda _: None)
+    return model
+
+
+def real_scene_miou(model, size: int, count: int, seed: int) -> float:
+    scenes = make_scenes(count, size, "heldout", seed)
+    scores = np.stack(LayeredSegmenter(model).predict(scenes.images))
+    return segmentation_metrics(scores, scenes.masks)["miou"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("generators", type=Path, nargs="+")
+    parser.add_argument("--steps", type=int, default=500, help="encoder steps (the documented command's 500)")
+    parser.add_argument("--scenes", type=int, default=6000, help="real training scenes for the reconstruction term")
+    parser.add_argument("--heldout", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1, help="held-out scene seed (the segmentation benchmark uses 0)")
+    parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/layered_encoder.json"))
+    args = parser.parse_args()
+    if args.steps < 1 or args.heldout < 1:
+        parser.error("--steps and --heldout must be at least 1")
+    torch.set_num_threads(1)
+    rows = []
+    real_scenes: dict[tuple[int, int], torch.Tensor] = {}
+    try:
+        for path in args.generators:
+            model, meta = load_generator(path)
+            size, seed = model.config.image_size, int(meta.get("train_config", {}).get("seed", 0))
+            if (size, seed) not in real_scenes:
+                real_scenes[size, seed] = scenes_to_tensor(make_scenes(args.scenes, size, "train", seed).images)
+            for variant in VARIANTS:
+                start = time.perf_counter()
+                model = train_encoder(path, variant, args.steps, real_scenes[size, seed])
+                row = {"generator": str(path), "loss": meta.get("train_config", {}).get("loss"), "variant": variant,
+                       "size": size, **evaluate_generated(model),
+                       "heldout_miou": real_scene_miou(model, size, args.heldout, args.seed),
+                       "heldout_miou_64px": real_scene_miou(model, 64, args.heldout, args.seed),
+                       "seconds": round(time.perf_counter() - start, 1)}
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    except ReelkitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    lines = ["| generator | loss | encoder trained on | IoU on G's own scenes | held-out IoU (model's size) | "
+             "held-out IoU (64 px) |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {Path(row['generator']).name} | {row['loss']} | {row['variant']} | {row['generated_miou']:.3f} | "
+                     f"{row['heldout_miou']:.3f} ({row['size']} px) | {row['heldout_miou_64px']:.3f} |")
+    for variant in VARIANTS:
+        values = [[r[key] for r in rows if r["variant"] == variant] for key in ("heldout_miou", "heldout_miou_64px")]
+        cells = [f"{statistics.mean(v):.3f}" + (f" ± {statistics.stdev(v):.3f}" if len(v) > 1 else "") for v in values]
+        lines.append(f"| mean of {len(values[0])} | | {variant} | | {cells[0]} | {cells[1]} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rows": rows, "steps": args.steps, "heldout": args.heldout, "seed": args.seed,
+                                     "machine": f"{platform.machine()}, 1 torch thread",
+                                     "command": "benchmarks/layered_encoder.py " + " ".join(sys.argv[1:])},
+                                    indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
