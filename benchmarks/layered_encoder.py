@@ -34,7 +34,7 @@ import torch
 from reelkit.errors import ReelkitError
 from reelkit.registry import create_model, read_metadata
 from reelkit.segment.data import make_scenes
-from reelkit.segment.layered import LayeredSegmenter
+from reelkit.segment.layered import CONFIGS, LayeredSegmenter
 from reelkit.segment.layered.train import (LayeredTrainConfig, LayeredTrainResult, evaluate_generated, scenes_to_tensor,
                                            train_encoder_stage)
 from reelkit.segment.metrics import segmentation_metrics
@@ -46,7 +46,9 @@ def load_generator(path: Path):
     if not path.is_file():
         raise ReelkitError(f"{path} not found: train it with `reelkit train layered --encoder-steps 0 -o {path}`")
     meta = read_metadata(path)
-    return create_model(meta.get("model", "layered_small"), pretrained=False, weights=path), meta
+    if meta.get("model") not in CONFIGS:
+        raise ReelkitError(f"{path} is not the weights of a layered GAN ({', '.join(CONFIGS)})")
+    return create_model(meta["model"], pretrained=False, weights=path), meta
 
 
 def train_encoder(path: Path, variant: str, steps: int, real: torch.Tensor) -> torch.nn.Module:
@@ -56,7 +58,7 @@ def train_encoder(path: Path, variant: str, steps: int, real: torch.Tensor) -> t
     settings = meta.get("train_config", {})
     torch.manual_seed(0)
     model.encoder = type(model.encoder)(model.config)
-    config = LayeredTrainConfig(model=meta.get("model", "layered_small"), encoder_steps=steps, scenes=len(real),
+    config = LayeredTrainConfig(model=meta["model"], encoder_steps=steps, scenes=len(real),
                                 seed=int(settings.get("seed", 0)), log_every=steps,
                                 no_shift=variant == "plain" or bool(settings.get("no_shift")))
     if variant == "plain":  # no shift (above) and no contrast jitter: the generator's own composites

@@ -172,9 +172,10 @@ def markdown(report: dict) -> str:
         training = report["training"].get(name)
         train = f"{training['train_minutes']:.1f} min" if training else "-"
         ms_224 = f"{result['ms_per_224_image']:.1f}" if "ms_per_224_image" in result else "-"
+        generated = f"{result['generated_miou']:.3f}" if "generated_miou" in result else "-"
         lines.append(f"| {LABELS.get(name, name)} | {result['miou']:.3f} | {result['fmax']:.3f} | "
                      f"{result['pixel_accuracy']:.3f} | {result['corloc']:.3f} | {result['ms_per_image']:.2f} | "
-                     f"{ms_224} | {train} | {result.get('generated_miou', float('nan')):.3f} |".replace("nan", "-"))
+                     f"{ms_224} | {train} | {generated} |")
     return "\n".join(lines)
 
 

@@ -167,9 +167,11 @@ def test_outputs_and_segmenter(real, tmp_path):
     config = LayeredTrainConfig(model="layered_tiny", steps=2, batch_size=4, scenes=64, encoder_steps=2, log_every=1)
     model, _, result = train_gan_stage(config, real, log=lambda _: None)
     train_encoder_stage(model, config, real, result, log=lambda _: None)
-    written = write_layered_outputs(model, config, result, {"heldout_miou": 0.1}, tmp_path / "w.safetensors", "cmd")
+    written = write_layered_outputs(model, config, result, {"heldout_miou": 0.1, "generated_miou": 0.7},
+                                    tmp_path / "w.safetensors", "cmd")
     assert all(p.is_file() for p in written)
-    assert "cmd" in (tmp_path / "w.md").read_text()
+    card = (tmp_path / "w.md").read_text()
+    assert "cmd" in card and "generated miou: 0.7" in card and "inverts the generator" in card
     segmenter = LayeredSegmenter.from_name("layered_tiny", weights=tmp_path / "w.safetensors")
     images = [np.zeros((40, 30, 3), np.uint8), make_scene(0, 50)[0]]
     masks = segmenter.predict(images)
