@@ -28,33 +28,32 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from reelkit.errors import ReelkitError
 from reelkit.registry import create_model, read_metadata
 from reelkit.segment.data import make_scenes
-from reelkit.segment.layered import CONFIGS, LayeredSegmenter
-from reelkit.segment.layered.train import (LayeredTrainConfig, LayeredTrainResult, evaluate_generated, scenes_to_tensor,
-                                           train_encoder_stage)
-from reelkit.segment.metrics import segmentation_metrics
+from reelkit.segment.layered import CONFIGS
+from reelkit.segment.layered.train import (LayeredTrainConfig, LayeredTrainResult, evaluate_generated, evaluate_heldout,
+                                           scenes_to_tensor, train_encoder_stage)
 
 VARIANTS = ("plain", "perturbed")
 
 
-def load_generator(path: Path):
+def generator_metadata(path: Path) -> dict:
+    """The metadata of a layered GAN's weights file; anything else is a ReelkitError."""
     if not path.is_file():
         raise ReelkitError(f"{path} not found: train it with `reelkit train layered --encoder-steps 0 -o {path}`")
     meta = read_metadata(path)
     if meta.get("model") not in CONFIGS:
         raise ReelkitError(f"{path} is not the weights of a layered GAN ({', '.join(CONFIGS)})")
-    return create_model(meta["model"], pretrained=False, weights=path), meta
+    return meta
 
 
-def train_encoder(path: Path, variant: str, steps: int, real: torch.Tensor) -> torch.nn.Module:
+def train_encoder(path: Path, meta: dict, variant: str, steps: int, real: torch.Tensor) -> torch.nn.Module:
     """A fresh encoder (torch seed 0) against the frozen generator in ``path``; ``real``: the training scenes
     for the real-image reconstruction term."""
-    model, meta = load_generator(path)
+    model = create_model(meta["model"], pretrained=False, weights=path)
     settings = meta.get("train_config", {})
     torch.manual_seed(0)
     model.encoder = type(model.encoder)(model.config)
@@ -65,12 +64,6 @@ def train_encoder(path: Path, variant: str, steps: int, real: torch.Tensor) -> t
         model.config = dataclasses.replace(model.config, bg_contrast_jitter=0.0)
     train_encoder_stage(model, config, real, LayeredTrainResult(), log=lambda _: None)
     return model
-
-
-def real_scene_miou(model, size: int, count: int, seed: int) -> float:
-    scenes = make_scenes(count, size, "heldout", seed)
-    scores = np.stack(LayeredSegmenter(model).predict(scenes.images))
-    return segmentation_metrics(scores, scenes.masks)["miou"]
 
 
 def main() -> None:
@@ -88,18 +81,18 @@ def main() -> None:
     rows = []
     real_scenes: dict[tuple[int, int], torch.Tensor] = {}
     try:
-        for path in args.generators:
-            model, meta = load_generator(path)
-            size, seed = model.config.image_size, int(meta.get("train_config", {}).get("seed", 0))
+        metas = [generator_metadata(path) for path in args.generators]  # every file checked before any training
+        for path, meta in zip(args.generators, metas):
+            size, seed = CONFIGS[meta["model"]].image_size, int(meta.get("train_config", {}).get("seed", 0))
             if (size, seed) not in real_scenes:
                 real_scenes[size, seed] = scenes_to_tensor(make_scenes(args.scenes, size, "train", seed).images)
             for variant in VARIANTS:
                 start = time.perf_counter()
-                model = train_encoder(path, variant, args.steps, real_scenes[size, seed])
+                model = train_encoder(path, meta, variant, args.steps, real_scenes[size, seed])
                 row = {"generator": str(path), "loss": meta.get("train_config", {}).get("loss"), "variant": variant,
                        "size": size, **evaluate_generated(model),
-                       "heldout_miou": real_scene_miou(model, size, args.heldout, args.seed),
-                       "heldout_miou_64px": real_scene_miou(model, 64, args.heldout, args.seed),
+                       "heldout_miou": evaluate_heldout(model, args.heldout, args.seed)["heldout_miou"],
+                       "heldout_miou_64px": evaluate_heldout(model, args.heldout, args.seed, 64)["heldout_miou"],
                        "seconds": round(time.perf_counter() - start, 1)}
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)

@@ -355,12 +355,14 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
     return [out, out.with_suffix(".md"), curve, samples]
 
 
-def evaluate_heldout(model: LayeredModel, count: int = 200, seed: int = 0) -> dict[str, float]:
-    """mean IoU, F-max and pixel accuracy of mask(G(E(x))) on ``count`` held-out scenes at the model's size."""
+def evaluate_heldout(model: LayeredModel, count: int = 200, seed: int = 0, size: int | None = None
+                     ) -> dict[str, float]:
+    """mean IoU, F-max and pixel accuracy of mask(G(E(x))) on ``count`` held-out scenes of ``size`` px (default:
+    the model's size; other sizes are resized to it and the masks back)."""
     from reelkit.segment.layered.pipeline import LayeredSegmenter
     from reelkit.segment.metrics import segmentation_metrics
 
-    scenes = make_scenes(count, model.config.image_size, "heldout", seed)
+    scenes = make_scenes(count, size or model.config.image_size, "heldout", seed)
     scores = np.stack(LayeredSegmenter(model).predict(scenes.images))
     return {f"heldout_{k}": v for k, v in segmentation_metrics(scores, scenes.masks).items()}
 
