@@ -15,6 +15,9 @@ at 64 px as ``benchmarks/segment.py`` scores them. Generators, for example::
     .venv/bin/reelkit train layered --threads 1 --steps 4000 --encoder-steps 0 --scenes 6000 --heldout 0 \\
         --seed S [--loss hinge+kdd] -o runs/segment/gen_S.safetensors
     .venv/bin/python benchmarks/layered_encoder.py runs/segment/gen_0.safetensors runs/segment/gen_1.safetensors
+
+The checkpoints of ``reelkit train layered --checkpoint-every N`` (``OUT_ganSTEP.safetensors``) are generators too:
+scoring them shows how the segmenter changes with the length of the GAN stage (``--variants perturbed``).
 """
 
 from __future__ import annotations
@@ -73,10 +76,14 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=6000, help="real training scenes for the reconstruction term")
     parser.add_argument("--heldout", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1, help="held-out scene seed (the segmentation benchmark uses 0)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/layered_encoder.json"))
     args = parser.parse_args()
     if args.steps < 1 or args.heldout < 1:
         parser.error("--steps and --heldout must be at least 1")
+    variants = [v for v in args.variants.split(",") if v]
+    if not variants or set(variants) - set(VARIANTS):
+        parser.error(f"--variants must name some of {', '.join(VARIANTS)}")
     torch.set_num_threads(1)
     rows = []
     real_scenes: dict[tuple[int, int], torch.Tensor] = {}
@@ -86,10 +93,11 @@ def main() -> None:
             size, seed = CONFIGS[meta["model"]].image_size, int(meta.get("train_config", {}).get("seed", 0))
             if (size, seed) not in real_scenes:
                 real_scenes[size, seed] = scenes_to_tensor(make_scenes(args.scenes, size, "train", seed).images)
-            for variant in VARIANTS:
+            for variant in variants:
                 start = time.perf_counter()
                 model = train_encoder(path, meta, variant, args.steps, real_scenes[size, seed])
-                row = {"generator": str(path), "loss": meta.get("train_config", {}).get("loss"), "variant": variant,
+                row = {"generator": str(path), "loss": meta.get("train_config", {}).get("loss"),
+                       "gan_steps": meta.get("gan_steps"), "variant": variant,
                        "size": size, **evaluate_generated(model),
                        "heldout_miou": evaluate_heldout(model, args.heldout, args.seed)["heldout_miou"],
                        "heldout_miou_64px": evaluate_heldout(model, args.heldout, args.seed, 64)["heldout_miou"],
@@ -104,7 +112,7 @@ def main() -> None:
     for row in rows:
         lines.append(f"| {Path(row['generator']).name} | {row['loss']} | {row['variant']} | {row['generated_miou']:.3f} | "
                      f"{row['heldout_miou']:.3f} ({row['size']} px) | {row['heldout_miou_64px']:.3f} |")
-    for variant in VARIANTS:
+    for variant in variants:
         values = [[r[key] for r in rows if r["variant"] == variant] for key in ("heldout_miou", "heldout_miou_64px")]
         cells = [f"{statistics.mean(v):.3f}" + (f" ± {statistics.stdev(v):.3f}" if len(v) > 1 else "") for v in values]
         lines.append(f"| mean of {len(values[0])} | | {variant} | | {cells[0]} | {cells[1]} |")

@@ -11,8 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from safetensors.torch import load_file
 
 from reelkit.errors import SegmentError
+from reelkit.registry import read_metadata
 from reelkit.segment.data import SOURCES, load_scenes, make_scene, make_scenes, write_scenes
 from reelkit.segment.layered import (CONFIGS, LayeredSegmenter, LayeredTrainConfig, Layers, binarisation_loss,
                                      create_layered, mask_size_loss, perturb, random_offsets, segment_files,
@@ -285,9 +287,18 @@ def test_cli_synth_train_and_segment(tmp_path):
     assert result.returncode == 0, result.stderr
     weights = tmp_path / "w.safetensors"
     result = _run_cli("train", "layered", "--model", "layered_tiny", "--steps", "2", "--encoder-steps", "2",
-                      "--scenes", "16", "--batch-size", "4", "--heldout", "8", "--out", str(weights), "--threads", "1")
+                      "--scenes", "16", "--batch-size", "4", "--heldout", "8", "--out", str(weights), "--threads", "1",
+                      "--checkpoint-every", "1")
     assert result.returncode == 0, result.stderr
     assert weights.is_file() and weights.with_suffix(".md").is_file()
+    # the last checkpoint holds the shipped (EMA) generator, an earlier one a different generator, both encoders untrained
+    final, last, first = (load_file(str(tmp_path / name)) for name in ("w.safetensors", "w_gan2.safetensors",
+                                                                         "w_gan1.safetensors"))
+    generator_keys = [key for key in final if key.startswith("generator.")]
+    assert generator_keys and all(torch.equal(final[key], last[key]) for key in generator_keys)
+    assert any(not torch.equal(first[key], last[key]) for key in generator_keys if first[key].is_floating_point())
+    assert any(not torch.equal(final[key], last[key]) for key in final if key.startswith("encoder."))
+    assert read_metadata(tmp_path / "w_gan1.safetensors")["gan_steps"] == 1
     result = _run_cli("segment", str(tmp_path / "s" / "scene_00000.png"), "-o", str(tmp_path / "out"),
                       "--model", "layered_tiny", "--weights", str(weights))
     assert result.returncode == 0, result.stderr

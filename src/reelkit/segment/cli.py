@@ -141,20 +141,33 @@ def train_layered_command(
     heldout: int = typer.Option(200, min=0, help="Held-out scenes to evaluate on after training (0: skip)."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (default: torch's)."),
     max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop the GAN stage after this many minutes."),
+    checkpoint_every: int = typer.Option(0, min=0, help="Also write the EMA generator every this many GAN steps, to "
+                                                        "OUT's stem + _ganSTEP.safetensors (its encoder untrained)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the perturbed layered GAN and its encoder; writes weights, model card, curves and samples."""
+    from dataclasses import asdict
+
     from reelkit.cli import console, progress_bar
+    from reelkit.registry import save_weights
+    from reelkit.segment.layered.models import LayeredModel
     from reelkit.segment.layered.train import (LayeredTrainConfig, evaluate_generated, evaluate_heldout, train_layered,
                                                write_layered_outputs)
 
     config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
                                 lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
-                                max_minutes=max_minutes)
+                                max_minutes=max_minutes, checkpoint_every=checkpoint_every)
     config.validate()  # a bad config fails before any folder is made
     command = start_training_run(out, threads)
+
+    def save_checkpoint(step: int, model: LayeredModel) -> None:
+        path = out.with_name(f"{out.stem}_gan{step}.safetensors")
+        save_weights(model, path, {"model": config.model, "train_config": asdict(config), "gan_steps": step,
+                                   "command": command})
+        console.print(f"checkpoint: {path}", highlight=False)
+
     with progress_bar() as progress:
-        trained, result = train_layered(config, progress=progress, log=console.print)
+        trained, result = train_layered(config, progress=progress, log=console.print, checkpoint=save_checkpoint)
     metrics: dict[str, float] = {}
     if heldout:
         with console.status(f"evaluating on {heldout} held-out scenes"):

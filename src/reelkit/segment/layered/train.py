@@ -66,6 +66,7 @@ class LayeredTrainConfig:
     log_every: int = 50
     max_minutes: float | None = None  # stop the GAN stage early after this wall time (the steps done are recorded)
     bin_warmup: int = 800  # binarisation weight ramps from 0 over these steps (reelkit's; see train_gan_stage)
+    checkpoint_every: int = 0  # hand the EMA generator to the checkpoint callback every this many GAN steps (0: never)
 
     def validate(self) -> None:
         if self.model not in CONFIGS:
@@ -74,8 +75,10 @@ class LayeredTrainConfig:
             raise SegmentError(f"unknown GAN loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.optim not in OPTIMIZERS:
             raise SegmentError(f"unknown optimiser {self.optim!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.batch_size < 2 or self.steps < 1 or self.encoder_steps < 0 or self.scenes < self.batch_size:
-            raise SegmentError("batch_size must be >= 2, steps >= 1, encoder_steps >= 0 and scenes >= batch_size")
+        if (self.batch_size < 2 or self.steps < 1 or self.encoder_steps < 0 or self.scenes < self.batch_size
+                or self.checkpoint_every < 0):
+            raise SegmentError("batch_size must be >= 2, steps >= 1, encoder_steps >= 0, checkpoint_every >= 0 and "
+                               "scenes >= batch_size")
 
 
 @dataclass
@@ -131,8 +134,11 @@ def render(generator: torch.nn.Module, z: torch.Tensor, max_offset: int, jitter:
     return perturbed.composite(), perturbed
 
 
-def train_gan_stage(config: LayeredTrainConfig, real: torch.Tensor, progress=None, log: Callable[[str], None] = print
+def train_gan_stage(config: LayeredTrainConfig, real: torch.Tensor, progress=None, log: Callable[[str], None] = print,
+                    checkpoint: Callable[[int, LayeredModel], None] | None = None
                     ) -> tuple[LayeredModel, torch.nn.Module, LayeredTrainResult]:
+    """The GAN stage; ``checkpoint(step, model)`` receives the model with the EMA generator (and the untrained
+    encoder) every ``config.checkpoint_every`` steps, for example to save it."""
     torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed)
     model, discriminator = create_layered(config.model)
@@ -191,6 +197,10 @@ def train_gan_stage(config: LayeredTrainConfig, real: torch.Tensor, progress=Non
         if task is not None:
             progress.advance(task)
         result.gan_steps = step
+        if checkpoint is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
+            model.generator = ema
+            checkpoint(step, model)
+            model.generator = generator
         if config.max_minutes is not None and time.perf_counter() - start > 60 * config.max_minutes:
             if step % config.log_every:
                 count = step % config.log_every
@@ -257,13 +267,14 @@ def train_encoder_stage(model: LayeredModel, config: LayeredTrainConfig, real: t
     return model
 
 
-def train_layered(config: LayeredTrainConfig, progress=None, log: Callable[[str], None] = print
+def train_layered(config: LayeredTrainConfig, progress=None, log: Callable[[str], None] = print,
+                  checkpoint: Callable[[int, LayeredModel], None] | None = None
                   ) -> tuple[LayeredModel, LayeredTrainResult]:
     """Both stages; returns the shipped model (EMA generator + encoder) and the loss histories."""
     config.validate()
     size = CONFIGS[config.model].image_size
     real = scenes_to_tensor(make_scenes(config.scenes, size, "train", config.seed).images)
-    model, _, result = train_gan_stage(config, real, progress, log)
+    model, _, result = train_gan_stage(config, real, progress, log, checkpoint)
     train_encoder_stage(model, config, real, result, progress, log)
     return model, result
 
