@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import re
 import statistics
 import sys
 import time
@@ -69,6 +70,34 @@ def train_encoder(path: Path, meta: dict, variant: str, steps: int, real: torch.
     return model
 
 
+def plot_by_gan_steps(rows: list[dict], path: Path) -> None:
+    """Held-out IoU and IoU on G's own scenes against GAN steps, one line per training run (its checkpoints)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["gan_steps"] is not None:
+            runs.setdefault((re.sub(r"_gan\d+$", "", Path(row["generator"]).stem), row["variant"]), []).append(row)
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    for (run, variant), points in sorted(runs.items()):
+        points.sort(key=lambda r: r["gan_steps"])
+        steps = [r["gan_steps"] for r in points]
+        line, = axis.plot(steps, [r["heldout_miou"] for r in points], marker="o", label=f"{run} ({variant}): held-out")
+        axis.plot(steps, [r["generated_miou"] for r in points], marker="x", linestyle="--", color=line.get_color(),
+                  label=f"{run} ({variant}): G's own scenes")
+    axis.set_xlabel("GAN steps of the generator")
+    axis.set_ylabel("mean IoU")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=6)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("generators", type=Path, nargs="+")
@@ -78,6 +107,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="held-out scene seed (the segmentation benchmark uses 0)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/layered_encoder.json"))
+    parser.add_argument("--plot", type=Path, help="PNG of IoU against GAN steps for checkpoint files")
     args = parser.parse_args()
     if args.steps < 1 or args.heldout < 1:
         parser.error("--steps and --heldout must be at least 1")
@@ -121,6 +151,8 @@ def main() -> None:
                                      "machine": f"{platform.machine()}, 1 torch thread",
                                      "command": "benchmarks/layered_encoder.py " + " ".join(sys.argv[1:])},
                                     indent=2) + "\n")
+    if args.plot:
+        plot_by_gan_steps(rows, args.plot)
     print("\n".join(lines))
 
 
