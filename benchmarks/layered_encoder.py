@@ -129,7 +129,8 @@ def main() -> None:
                 row = {"generator": str(path), "loss": meta.get("train_config", {}).get("loss"),
                        "gan_steps": meta.get("gan_steps"), "variant": variant,
                        "size": size, **evaluate_generated(model),
-                       "heldout_miou": evaluate_heldout(model, args.heldout, args.seed)["heldout_miou"],
+                       **{key: value for key, value in evaluate_heldout(model, args.heldout, args.seed).items()
+                          if key in ("heldout_miou", "heldout_mask_area", "heldout_truth_area")},
                        "heldout_miou_64px": evaluate_heldout(model, args.heldout, args.seed, 64)["heldout_miou"],
                        "seconds": round(time.perf_counter() - start, 1)}
                 rows.append(row)

@@ -259,6 +259,8 @@ def test_metrics():
     metrics = segmentation_metrics(truth.astype(float), truth)
     assert metrics["miou"] == 1.0 and metrics["pixel_accuracy"] == 1.0 and metrics["fmax"] == pytest.approx(1.0)
     assert f_max(np.full((2, 4, 4), 0.5), truth) < 1.0
+    everywhere = segmentation_metrics(np.ones((2, 4, 4)), truth)
+    assert everywhere["mask_area"] == 1.0 and everywhere["truth_area"] == 0.5 and everywhere["miou"] == 0.5
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:

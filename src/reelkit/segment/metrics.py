@@ -33,10 +33,13 @@ def f_max(scores: np.ndarray, truths: np.ndarray, thresholds: int = 255) -> floa
 
 
 def segmentation_metrics(scores: np.ndarray, truths: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """mean IoU and pixel accuracy of ``scores >= threshold``, and F-max of the soft scores."""
+    """mean IoU and pixel accuracy of ``scores >= threshold``, F-max of the soft scores, and the mean area (share of
+    the image) of the predicted and of the true masks: a segmenter can fail by drawing masks of the wrong size."""
     predictions = scores >= threshold
     truths = truths.astype(bool)
     return {"miou": float(np.mean([iou(p, t) for p, t in zip(predictions, truths)])),
             "fmax": f_max(scores, truths),
             "pixel_accuracy": float((predictions == truths).mean()),
+            "mask_area": float(predictions.mean()),
+            "truth_area": float(truths.mean()),
             "images": int(len(scores))}
