@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reelkit.cli import progress_bar
 from reelkit.optim import backward_and_step
 from reelkit.segment.data import make_scenes
 from reelkit.segment.layered.train import scenes_to_tensor
@@ -118,9 +119,10 @@ def main() -> None:
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=1e-3)
     rng = torch.Generator().manual_seed(0)
     start = time.perf_counter()
-    for _ in range(args.steps):
-        batch = torch.randint(len(images), (32,), generator=rng)
-        backward_and_step(optimizer, soft_iou_loss(network(images[batch]), masks[batch]))
+    with progress_bar() as progress:
+        for _ in progress.track(range(args.steps), description=f"train {args.network} on true masks"):
+            batch = torch.randint(len(images), (32,), generator=rng)
+            backward_and_step(optimizer, soft_iou_loss(network(images[batch]), masks[batch]))
     seconds = time.perf_counter() - start
     network.eval()
     heldout = make_scenes(args.heldout, args.size, "heldout", args.seed)
