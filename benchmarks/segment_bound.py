@@ -32,9 +32,11 @@ from torch import nn
 
 from reelkit.cli import progress_bar
 from reelkit.optim import backward_and_step
+from reelkit.registry import create_model
 from reelkit.segment.data import make_scenes
 from reelkit.segment.layered.train import scenes_to_tensor
 from reelkit.segment.metrics import segmentation_metrics
+from reelkit.segment.move.models import MOVE_CONFIGS, FeatureExtractor, MoveSegmenter, create_vit, normalise
 
 
 def double_conv(inputs: int, outputs: int) -> nn.Sequential:
@@ -60,33 +62,18 @@ class SmallUNet(nn.Module):
         return torch.sigmoid(self.head(full))[:, 0]
 
 
-def move_head(random_backbone: bool) -> nn.Module:
-    """[-1, 1] images -> masks through move_small's frozen DINO features and a fresh mask head."""
-    from reelkit.segment.move.models import MOVE_CONFIGS, FeatureExtractor, MoveSegmenter, create_vit, normalise
+class MoveHead(nn.Module):
+    """[-1, 1] images -> masks through move_small's frozen ViT features and a fresh mask head (MOVE's
+    FeatureExtractor keeps the ViT frozen and in eval mode)."""
 
-    config = MOVE_CONFIGS["move_small"]
-    if random_backbone:
-        vit = create_vit(config.extractor)
-    else:
-        from reelkit.registry import create_model
+    def __init__(self, random_backbone: bool) -> None:
+        super().__init__()
+        config = MOVE_CONFIGS["move_small"]
+        vit = create_vit(config.extractor) if random_backbone else create_model(config.extractor_weights, pretrained=True)
+        self.segmenter = MoveSegmenter(FeatureExtractor(vit, config.extractor_block), config)
 
-        vit = create_model(config.extractor_weights, pretrained=True)
-    segmenter = MoveSegmenter(FeatureExtractor(vit, config.extractor_block), config)
-
-    class Head(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.segmenter = segmenter
-
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            return self.segmenter(normalise((images + 1) / 2))[:, 0]
-
-        def train(self, mode: bool = True) -> "Head":
-            super().train(mode)
-            self.segmenter.extractor.vit.eval()  # the backbone stays frozen, its dropout and norms too
-            return self
-
-    return Head()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.segmenter(normalise((images + 1) / 2))[:, 0]
 
 
 def soft_iou_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -114,7 +101,7 @@ def main() -> None:
     torch.manual_seed(0)
     scenes = make_scenes(args.scenes, args.size, "train", 0)
     images, masks = scenes_to_tensor(scenes.images), torch.from_numpy(scenes.masks).float()
-    network = SmallUNet() if args.network == "unet" else move_head(args.random_backbone)
+    network = SmallUNet() if args.network == "unet" else MoveHead(args.random_backbone)
     network.train()
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=1e-3)
     rng = torch.Generator().manual_seed(0)
