@@ -40,6 +40,8 @@ def bad_videos(tmp_path: Path) -> dict[str, Path]:
     files["directory"].mkdir()
     files["not_a_video"] = tmp_path / "notes.mp4"
     files["not_a_video"].write_text("these are meeting notes, not a video\n" * 50)
+    files["text_file"] = tmp_path / "notes.txt"
+    files["text_file"].write_text("these are meeting notes, not a video\n" * 50)
     files["empty"] = tmp_path / "empty.mp4"
     files["empty"].touch()
     data = DEMO.read_bytes()

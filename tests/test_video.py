@@ -51,7 +51,8 @@ def test_shot_cut_found(tmp_path):
 @pytest.mark.parametrize("kind, message", [
     ("missing", "no such file"),
     ("directory", "is a folder"),
-    ("not_a_video", "not a readable video"),
+    ("not_a_video", "not a readable video.*corrupt or truncated"),
+    ("text_file", "a .txt file is not a video format"),
     ("empty", "empty file"),
     ("truncated", "truncated"),
     ("unsupported_codec", "unsupported video codec"),

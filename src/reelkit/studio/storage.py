@@ -19,11 +19,10 @@ from typing import AsyncIterator
 import anyio
 
 from reelkit.errors import ReelkitError, VideoError
-from reelkit.video import VideoInfo, probe
+from reelkit.video import VIDEO_SUFFIXES, VideoInfo, probe
 
 VIDEO_ID = re.compile(r"[0-9a-f]{32}")
 MEDIA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
-SOURCE_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".3gp", ".flv"}
 
 
 class UploadTooLarge(ReelkitError):
@@ -56,7 +55,10 @@ class MediaStore:
     async def save(self, chunks: AsyncIterator[bytes], filename: str | None) -> StoredUpload:
         """Stream ``chunks`` to disk, then check that they are a usable video; raises on any problem."""
         video_id = secrets.token_hex(16)
-        part = self.upload_dir / f"{video_id}.part"
+        name = display_name(filename)
+        suffix = Path(name).suffix.lower()
+        # The part file keeps the upload's extension, so that probe's message judges the right kind of file.
+        part = self.upload_dir / f"{video_id}.part{suffix if re.fullmatch(r'[.][a-z0-9]{1,8}', suffix) else ''}"
         digest, size = hashlib.sha256(), 0
         try:
             with open(part, "wb") as handle:
@@ -68,15 +70,13 @@ class MediaStore:
                     handle.write(chunk)
             if size == 0:
                 raise VideoError("the upload is empty")
-            name = display_name(filename)
             try:
                 info = await anyio.to_thread.run_sync(probe, part)  # by content: a renamed text file or a cut-off video fails here
             except VideoError as error:  # the message names the upload, never the server's own path
                 raise VideoError(str(error).replace(str(part), name)) from None
-            suffix = Path(name).suffix.lower()
             folder = self.root / video_id
             folder.mkdir(parents=True)
-            path = folder / f"source{suffix if suffix in SOURCE_SUFFIXES else '.video'}"
+            path = folder / f"source{suffix if suffix in VIDEO_SUFFIXES else '.video'}"
             os.replace(part, path)
         finally:
             part.unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """Video decoding (PyAV), shot cuts and keyframes (PySceneDetect)."""
 
-from reelkit.video.decode import DecodedFrame, VideoInfo, VideoReader, probe
+from reelkit.video.decode import VIDEO_SUFFIXES, DecodedFrame, VideoInfo, VideoReader, probe
 from reelkit.video.keyframes import Keyframe, KeyframeSampler
 from reelkit.video.prefetch import prefetch
 
-__all__ = ["DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "prefetch", "probe"]
+__all__ = ["VIDEO_SUFFIXES", "DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "prefetch", "probe"]

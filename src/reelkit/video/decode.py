@@ -18,6 +18,11 @@ PLANAR_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p",
 # A decoded stream that stops this far short of the duration its container declares is truncated.
 TRUNCATION_TOLERANCE = 0.9
 
+# Containers people mean as videos: FFmpeg's failure on one of these is a damaged file, on anything else
+# most likely the wrong kind of file (FFmpeg itself goes by content, so other names are still tried).
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".mpg", ".mpeg",
+                            ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"})
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -68,7 +73,10 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as error:
-        raise VideoError(f"{path}: not a readable video ({_reason(error)}); is it corrupt or truncated?") from None
+        raise _unreadable(path, _reason(error)) from None
+    if container.format.name == "tty":  # FFmpeg renders any text file as ANSI art
+        container.close()
+        raise _unreadable(path, "text, not video")
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: contains no video stream")
@@ -78,6 +86,14 @@ def _open(path: Path) -> av.container.InputContainer:
         container.close()
         raise VideoError(f"{path}: unsupported video codec {tag or 'unknown'!r}")
     return container
+
+
+def _unreadable(path: Path, reason: str) -> VideoError:
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoError(f"{path}: not a readable video ({reason}); is it corrupt or truncated?")
+    kind = f"a {path.suffix.lower()} file" if path.suffix else "a file without an extension"
+    return VideoError(f"{path}: not a readable video ({reason}); {kind} is not a video format reelkit reads "
+                      "(MP4, MOV, MKV, WebM, AVI, ...)")
 
 
 def _reason(error: Exception) -> str:
