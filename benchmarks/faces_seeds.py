@@ -10,7 +10,9 @@ share it. One pair per ``--pair EMOTIONALDAN ABLATION``::
         --pair runs/faces/exp/e18s1_lw0.5.safetensors runs/faces/exp/e18s1_lw0.safetensors
 
 Prints a markdown table (accuracy and macro-F1 per split and seed, the macro-F1 gain, mean and standard
-deviation over seeds) and writes every number to ``--json``.
+deviation over seeds) and writes every number to ``--json``. ``--add-to JSON`` puts the pairs of an earlier run
+(read from the JSON it wrote; their weights need not be at hand) into the same table and file, so seeds can be
+added without training the earlier ones again.
 """
 
 from __future__ import annotations
@@ -74,6 +76,18 @@ def score_pair(dataset: FaceDataset, teacher: TeacherLandmarks, seed: int, emoti
     return result
 
 
+def earlier_pairs(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise ReelkitError(f"{path}: no such file")
+    try:
+        pairs = json.loads(path.read_text())["pairs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ReelkitError(f"{path}: not a JSON written by this script ({type(error).__name__})") from None
+    if not isinstance(pairs, list) or not all(isinstance(p, dict) and "seed" in p and "gain_test" in p for p in pairs):
+        raise ReelkitError(f"{path}: not a JSON written by this script (no list of scored pairs)")
+    return pairs
+
+
 def markdown(pairs: list[dict]) -> str:
     lines = ["| seed | split | EmotionalDAN acc. / macro-F1 | ablation acc. / macro-F1 | macro-F1 gain (points) |",
              "|---|---|---|---|---|"]
@@ -95,17 +109,24 @@ def main() -> None:
                         metavar=("EMOTIONALDAN", "ABLATION"), help="Weights of one seed's pair (repeat per seed).")
     parser.add_argument("--cache", type=Path, default=ROOT / DEFAULT_CACHE)
     parser.add_argument("--json", type=Path, default=ROOT / "docs/benchmarks/faces_seeds.json")
+    parser.add_argument("--add-to", type=Path, metavar="JSON",
+                        help="An earlier run's JSON: its pairs join this run's in the table and in --json.")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:  # every pair is checked before any is scored, so a bad one wastes no work
+        earlier = earlier_pairs(args.add_to) if args.add_to else []
         seeds = [pair_seed(emotionaldan, ablation) for emotionaldan, ablation in args.pair]
+        every_seed = [pair["seed"] for pair in earlier] + seeds
+        repeated = sorted({seed for seed in every_seed if every_seed.count(seed) > 1})
+        if repeated:
+            raise ReelkitError(f"seed {repeated[0]} would be counted twice; each pair needs its own seed")
         dataset = load_labels()
         teacher = teacher_landmarks(dataset, args.cache)
     except ReelkitError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    pairs = [score_pair(dataset, teacher, seed, emotionaldan, ablation)
-             for seed, (emotionaldan, ablation) in zip(seeds, args.pair)]
+    pairs = earlier + [score_pair(dataset, teacher, seed, emotionaldan, ablation)
+                       for seed, (emotionaldan, ablation) in zip(seeds, args.pair)]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"pairs": pairs, "mean_gain": {
         s: float(np.mean([p[f"gain_{s}"] for p in pairs])) for s in SPLITS}}, indent=2) + "\n")
