@@ -1,8 +1,8 @@
 """Uploaded videos on disk: streamed in under a size limit, checked by content, served only by name.
 
 An upload is written chunk by chunk to ``uploads/<random>.part<.ext>`` (never held in memory), probed with
-PyAV (the container and its video stream, not the file's name, decide whether it is a video; the name only
-words the error) and only then moved to ``media/<video id>/``. Media are served by video id and file name, both checked
+PyAV (the container and its video stream decide whether it is a video; the extension the part file keeps
+is only FFmpeg's hint and the error's wording) and only then moved to ``media/<video id>/``. Media are served by video id and file name, both checked
 against what the studio itself wrote, so no request can name a path outside that folder.
 """
 
