@@ -2,8 +2,9 @@
 
 An upload is written chunk by chunk to ``uploads/<random>.part<.ext>`` (never held in memory), probed with
 PyAV (the container and its video stream decide whether it is a video; the extension the part file keeps
-is only FFmpeg's hint and the error's wording) and only then moved to ``media/<video id>/``. Media are served by video id and file name, both checked
-against what the studio itself wrote, so no request can name a path outside that folder.
+is only FFmpeg's hint and the error's wording) and only then moved to ``media/<video id>/``. Media are
+served by video id and file name, both checked against what the studio itself wrote, so no request can
+name a path outside that folder.
 """
 
 from __future__ import annotations

@@ -4,4 +4,5 @@ from reelkit.video.decode import VIDEO_SUFFIXES, DecodedFrame, VideoInfo, VideoR
 from reelkit.video.keyframes import Keyframe, KeyframeSampler
 from reelkit.video.prefetch import prefetch
 
-__all__ = ["VIDEO_SUFFIXES", "DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "prefetch", "probe"]
+__all__ = ["VIDEO_SUFFIXES", "DecodedFrame", "Keyframe", "KeyframeSampler", "VideoInfo", "VideoReader", "prefetch",
+           "probe"]
