@@ -37,11 +37,14 @@ MIXTURE_PROTOCOLS = {
 }
 
 
-def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float, protocol: str = "mlp"):
+def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float, protocol: str = "mlp",
+                   batch_size: int | None = None):
     from reelkit.gan.train import GANTrainConfig
 
-    return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, log_every=100,
-                          **MIXTURE_PROTOCOLS[protocol])
+    settings = dict(MIXTURE_PROTOCOLS[protocol])
+    if batch_size is not None:
+        settings["batch_size"] = batch_size
+    return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, log_every=100, **settings)
 
 
 def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5):
@@ -109,12 +112,12 @@ def summarise(runs: list[dict], key: str) -> dict[str, tuple[float, float]]:
 
 
 def merge_runs(previous: dict | None, new: list[dict]) -> dict:
-    """The new runs, plus the earlier runs of the same budget that they do not redo (same loss and seed),
-    so that a rerun of some losses or seeds completes a table instead of replacing it."""
-    steps = new[0]["config"]["steps"]
+    """The new runs, plus the earlier runs of the same budget and batch size that they do not redo (same loss
+    and seed), so that a rerun of some losses or seeds completes a table instead of replacing it."""
+    steps, batch_size = new[0]["config"]["steps"], new[0]["config"]["batch_size"]
     redone = {(r["config"]["loss"], r["config"]["seed"]) for r in new}
     kept = [r for r in (previous or {}).get("runs", []) if previous["steps"] == steps
-            and (r["config"]["loss"], r["config"]["seed"]) not in redone]
+            and r["config"]["batch_size"] == batch_size and (r["config"]["loss"], r["config"]["seed"]) not in redone]
     runs = sorted(kept + new, key=lambda r: (r["config"]["seed"], LOSSES.index(r["config"]["loss"])))
     return {"runs": runs, "steps": steps}
 
@@ -133,7 +136,11 @@ def main() -> None:
     parser.add_argument("--mixtures", default="ring8,grid25")
     parser.add_argument("--mixture-protocol", choices=sorted(MIXTURE_PROTOCOLS), default="mlp",
                         help="Networks and optimiser of the mixture runs (pacgan: PacGAN's 2-D experiments).")
+    parser.add_argument("--mixture-batch", type=int,
+                        help="Batch size of the mixture runs (default: the protocol's, 256 for mlp, 100 for pacgan).")
     args = parser.parse_args()
+    if args.mixture_batch is not None and args.mixture_batch < 2:
+        parser.error("--mixture-batch must be at least 2 (the KDD estimates need two samples of each kind)")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     losses = args.losses.split(",")
@@ -144,7 +151,8 @@ def main() -> None:
     if "fashion" in parts:  # the long runs first, so that the short ones fill the gaps at the end
         jobs += [fashion_config(loss, seed, args.fashion_steps, args.sigma) for seed in seeds for loss in losses]
     if "mixtures" in parts:
-        jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma, args.mixture_protocol)
+        jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma, args.mixture_protocol,
+                                args.mixture_batch)
                  for data in args.mixtures.split(",") for loss in losses for seed in seeds]
     if jobs:
         start = time.perf_counter()
