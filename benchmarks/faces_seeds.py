@@ -83,7 +83,8 @@ def earlier_pairs(path: Path) -> list[dict]:
         pairs = json.loads(path.read_text())["pairs"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ReelkitError(f"{path}: not a JSON written by this script ({type(error).__name__})") from None
-    if not isinstance(pairs, list) or not all(isinstance(p, dict) and "seed" in p and "gain_test" in p for p in pairs):
+    needed = {"seed"} | {f"{key}_{split}" for key in ("emotionaldan", "ablation", "gain") for split in SPLITS}
+    if not isinstance(pairs, list) or not all(isinstance(p, dict) and needed <= p.keys() for p in pairs):
         raise ReelkitError(f"{path}: not a JSON written by this script (no list of scored pairs)")
     return pairs
 
