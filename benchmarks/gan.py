@@ -38,20 +38,21 @@ MIXTURE_PROTOCOLS = {
 
 
 def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float, protocol: str = "mlp",
-                   batch_size: int | None = None):
+                   batch_size: int | None = None, kdd_weight: float = 1.0):
     from reelkit.gan.train import GANTrainConfig
 
     settings = dict(MIXTURE_PROTOCOLS[protocol])
     if batch_size is not None:
         settings["batch_size"] = batch_size
-    return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, log_every=100, **settings)
+    return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, kdd_weight=kdd_weight,
+                          log_every=100, **settings)
 
 
-def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5):
+def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5, kdd_weight: float = 1.0):
     from reelkit.gan.train import GANTrainConfig
 
     return GANTrainConfig(data="fashion", model="sngan_28_small", loss=loss, steps=steps, batch_size=64, seed=seed,
-                          sigma=sigma, log_every=50)
+                          sigma=sigma, kdd_weight=kdd_weight, log_every=50)
 
 
 def train_one(config_dict: dict) -> dict:
@@ -111,13 +112,20 @@ def summarise(runs: list[dict], key: str) -> dict[str, tuple[float, float]]:
     return {loss: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for loss, v in by_loss.items()}
 
 
+# Settings that must agree for runs of two invocations to share a table.
+SHARED_SETTINGS = ("batch_size", "sigma", "kdd_weight")
+
+
 def merge_runs(previous: dict | None, new: list[dict]) -> dict:
-    """The new runs, plus the earlier runs of the same budget and batch size that they do not redo (same loss
-    and seed), so that a rerun of some losses or seeds completes a table instead of replacing it."""
-    steps, batch_size = new[0]["config"]["steps"], new[0]["config"]["batch_size"]
+    """The new runs, plus the earlier runs of the same budget and settings (batch size, bandwidth, KDD weight)
+    that they do not redo (same loss and seed), so that a rerun of some losses or seeds completes a table
+    instead of replacing it."""
+    steps = new[0]["config"]["steps"]
+    settings = {key: new[0]["config"][key] for key in SHARED_SETTINGS}
     redone = {(r["config"]["loss"], r["config"]["seed"]) for r in new}
     kept = [r for r in (previous or {}).get("runs", []) if previous["steps"] == steps
-            and r["config"]["batch_size"] == batch_size and (r["config"]["loss"], r["config"]["seed"]) not in redone]
+            and all(r["config"][key] == value for key, value in settings.items())
+            and (r["config"]["loss"], r["config"]["seed"]) not in redone]
     runs = sorted(kept + new, key=lambda r: (r["config"]["seed"], LOSSES.index(r["config"]["loss"])))
     return {"runs": runs, "steps": steps}
 
@@ -132,6 +140,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=OUT / "gan.json")
     parser.add_argument("--images", type=Path, default=OUT / "gan", help="Folder for the sample images.")
     parser.add_argument("--sigma", type=float, default=0.5, help="KDD bandwidth (the default is reelkit's).")
+    parser.add_argument("--kdd-weight", type=float, default=1.0,
+                        help="Weight of the KDD terms in hinge+kdd (the default is reelkit's).")
     parser.add_argument("--losses", default=",".join(LOSSES))
     parser.add_argument("--mixtures", default="ring8,grid25")
     parser.add_argument("--mixture-protocol", choices=sorted(MIXTURE_PROTOCOLS), default="mlp",
@@ -141,6 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mixture_batch is not None and args.mixture_batch < 2:
         parser.error("--mixture-batch must be at least 2 (the KDD estimates need two samples of each kind)")
+    if args.sigma <= 0 or args.kdd_weight < 0:
+        parser.error("--sigma must be positive and --kdd-weight non-negative")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     losses = args.losses.split(",")
@@ -149,10 +161,11 @@ def main() -> None:
 
     jobs = []
     if "fashion" in parts:  # the long runs first, so that the short ones fill the gaps at the end
-        jobs += [fashion_config(loss, seed, args.fashion_steps, args.sigma) for seed in seeds for loss in losses]
+        jobs += [fashion_config(loss, seed, args.fashion_steps, args.sigma, args.kdd_weight)
+                 for seed in seeds for loss in losses]
     if "mixtures" in parts:
         jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma, args.mixture_protocol,
-                                args.mixture_batch)
+                                args.mixture_batch, args.kdd_weight)
                  for data in args.mixtures.split(",") for loss in losses for seed in seeds]
     if jobs:
         start = time.perf_counter()

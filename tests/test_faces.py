@@ -350,11 +350,23 @@ def test_cli_on_a_photo_and_a_video(tmp_path, astronaut):
 def test_cli_bad_inputs_fail_in_one_line_before_writing(tmp_path):
     notes = tmp_path / "notes.jpg"
     notes.write_text("not an image")
+    photo = tmp_path / "photo.heic"  # a format neither kind of reader takes
+    photo.write_bytes(bytes(range(256)) * 8)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    empty_video = tmp_path / "empty.mp4"
+    empty_video.touch()
     out = tmp_path / "out"
-    for bad, error in ((tmp_path / "missing.png", FaceError), (notes, FaceError), (tmp_path / "nothing.mp4", VideoError)):
+    for bad, error, reason in ((tmp_path / "missing.png", FaceError, "no such image file"),
+                               (tmp_path / "nothing.mp4", FaceError, "no such image or video file"),
+                               (notes, FaceError, "not an image format"),
+                               (photo, FaceError, "neither an image nor a video format"),
+                               (folder, FaceError, "is a folder, not an image or video file"),
+                               (empty_video, VideoError, "empty file")):
         result = CliRunner().invoke(_app(), ["faces", str(bad), "-o", str(out)])
         assert isinstance(result.exception, error), result.output
         assert "\n" not in str(result.exception) and str(bad) in str(result.exception)
+        assert reason in str(result.exception)
     assert not out.exists()
     result = CliRunner().invoke(_app(), ["faces", str(notes), "-o", str(out), "--detector-size", "100"])
     assert isinstance(result.exception, FaceError) and "multiple of 32" in str(result.exception)

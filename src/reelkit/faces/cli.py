@@ -36,15 +36,27 @@ def read_image(path: Path) -> np.ndarray:
 
 def check_inputs(inputs: list[Path]) -> None:
     """Fail in one line on the first unusable input, before models load or anything is written."""
-    from reelkit.video import probe
+    from reelkit.errors import VideoError
+    from reelkit.video import VIDEO_SUFFIXES, probe
 
     if not inputs:
         raise FaceError("give at least one image or video")
     for path in inputs:
         if is_image(path):
             read_image(path)
+        elif path.is_dir():
+            raise FaceError(f"{path}: is a folder, not an image or video file")
+        elif not path.exists():
+            raise FaceError(f"{path}: no such image or video file")
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            probe(path)  # VideoError for an empty, corrupt or unsupported video
         else:
-            probe(path)  # VideoError for a missing, empty, non-video or unsupported file
+            try:  # FFmpeg decides by content: a video under another extension still opens
+                probe(path)
+            except VideoError:
+                kind = f"a {path.suffix.lower()} file" if path.suffix else "a file without an extension"
+                raise FaceError(f"{path}: {kind} is neither an image nor a video format reelkit reads (images: "
+                                "PNG, JPEG, WebP, BMP, ...; videos: MP4, MOV, MKV, WebM, AVI, ...)") from None
 
 
 def video_faces(analyzer, path: Path, every: float, on_sample=None) -> tuple[list[dict[str, Any]], list]:  # noqa: ANN001
