@@ -116,6 +116,7 @@ def test_the_openapi_schema_covers_the_api(studio) -> None:
                  "/api/archive/ask", "/api/archive/conversations/{conversation_id}"]:
         assert path in paths, path
     assert "application/octet-stream" in paths["/api/videos"]["post"]["requestBody"]["content"]
+    assert "delete" in paths["/api/videos/{video_id}"]
     docs = studio.get("/docs").text
     assert "/static/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()  # works offline
     assert studio.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
@@ -246,7 +247,8 @@ def test_archive_bot_api_keeps_each_conversation(studio, tmp_path: Path) -> None
     from tests.test_archive import ROWS, write_csv
 
     empty = studio.post("/api/archive/ask", json={"question": "iphone"}, headers=AUTH)
-    assert empty.status_code == 422 and "is empty" in empty.json()["error"]
+    assert empty.status_code == 422 and "no videos yet" in empty.json()["error"]
+    assert str(studio.settings.data_dir) not in empty.json()["error"]
     ArchiveIndex(studio.settings.archive, create=True).add_csv(write_csv(tmp_path / "trending.csv", ROWS))
     first = studio.post("/api/archive/ask", json={"question": "videos about the iPhone X"}, headers=AUTH).json()
     conversation = first["conversation_id"]
@@ -261,3 +263,47 @@ def test_archive_bot_api_keeps_each_conversation(studio, tmp_path: Path) -> None
     assert [m["role"] for m in messages] == ["user", "bot", "user", "bot"]
     bad = studio.post("/api/archive/ask", json={"question": "x", "conversation_id": "../../etc"}, headers=AUTH)
     assert bad.status_code == 422
+
+
+def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_video: Path, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from reelkit.archive import ArchiveIndex
+    from reelkit.archive.search import search
+    from reelkit.studio.worker import index_in_archive
+    from tests.test_archive import ROWS, write_csv, write_report
+
+    settings = studio.settings
+    busy = upload(studio, demo_video.read_bytes(), filename="busy.mp4").json()
+    done = upload(studio, demo_video.read_bytes(), filename="done.mp4").json()
+    report_dir = settings.media_dir / done["id"] / "report"
+    write_report(report_dir)  # a finished analysis, indexed as the worker indexes it
+    index_in_archive(settings, report_dir, title="Cat piano lessons", day=dt.date(2026, 12, 1))
+    archive = ArchiveIndex(settings.archive)
+    archive.add_csv(write_csv(tmp_path / "trending.csv", ROWS))  # the archive's own videos must stay
+    before = len(archive)
+
+    def sources() -> list[str]:
+        return [hit.record.source for hit in search(archive, "my cat learns piano", mode="hybrid", limit=10)]
+
+    assert "local" in sources()
+    with studio.app.state.sessions.begin() as session:
+        session.get(Job, done["job"]["id"]).status = "done"
+        session.get(Job, busy["job"]["id"]).status = RUNNING
+
+    refused = studio.delete(f"/api/videos/{busy['id']}", headers=AUTH)
+    assert refused.status_code == 409 and f"job {busy['job']['id']}" in refused.json()["error"]
+    assert (settings.media_dir / busy["id"] / "source.mp4").is_file()
+    assert studio.get(f"/api/jobs/{busy['job']['id']}", headers=AUTH).status_code == 200
+    assert studio.delete(f"/api/videos/{done['id']}").status_code == 401
+
+    deleted = studio.delete(f"/api/videos/{done['id']}", headers=AUTH)
+    assert deleted.status_code == 200 and deleted.json() == {"deleted": done["id"], "archive_entries_removed": 1}
+    assert studio.get(f"/api/videos/{done['id']}", headers=AUTH).status_code == 404
+    assert studio.get(f"/api/jobs/{done['job']['id']}", headers=AUTH).status_code == 404
+    assert studio.get(f"/media/{done['id']}/report.json", headers=AUTH).status_code == 404
+    assert sorted(p.name for p in settings.media_dir.iterdir()) == [busy["id"]]
+    assert len(archive) == before - 1
+    assert sources() and "local" not in sources()  # the embeddings forgot it too, not only the text index
+    assert [v["id"] for v in studio.get("/api/videos", headers=AUTH).json()] == [busy["id"]]
+    assert studio.delete(f"/api/videos/{done['id']}", headers=AUTH).status_code == 404

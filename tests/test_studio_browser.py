@@ -1,6 +1,6 @@
 """The studio end to end in headless Chromium (Debian's ``chromium``, driven by Playwright): sign in,
-upload the bundled example, follow the job, read overlays and thumbnails, download the SRT, and ask
-the archive bot two chained questions. Screenshots go to ``test-artifacts/studio/``."""
+upload the bundled example, follow the job, read overlays and thumbnails, download the SRT, ask
+the archive bot two chained questions, try the headline lab, and delete the video. Screenshots go to ``test-artifacts/studio/``."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.fill("#headline", "what they want to do")
         page.click("#upload-button")
         page.wait_for_url(f"{server.url}/videos/*")
+        video_url = page.url
         expect(page.locator("#job-progress")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "1_job_progress.png"))
 
@@ -85,5 +86,18 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.click("#lab-improve")
         expect(page.locator(".variant").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "4_headline_lab.png"), full_page=True)
+
+        page.goto(video_url)
+        page.once("dialog", lambda dialog: dialog.accept())  # "Delete demo.mp4 and all its results?"
+        page.click("#delete-video")
+        page.wait_for_url(f"{server.url}/")
+        expect(page.locator("#videos")).not_to_contain_text("demo.mp4")
+        assert page.request.get(video_url).status == 404
+        page.click("text=Archive bot")
+        page.click("#new-conversation")
+        page.fill("#question", "which video shows a smoking caterpillar?")
+        page.click("#ask")
+        expect(page.locator("#ask-error")).to_contain_text("no videos yet")  # its archive entry went with it
+        page.screenshot(path=str(ARTIFACTS / "5_after_delete.png"), full_page=True)
     finally:
         server.stop()

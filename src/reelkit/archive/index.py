@@ -401,6 +401,19 @@ class ArchiveIndex:
         """Index a ``reelkit analyze`` report (its report.json, or the folder holding it)."""
         return self.add_records([record_from_report(path, channel=channel, title=title, day=day, category=category)])
 
+    def remove_reports_in(self, folder: str | Path) -> int:
+        """Remove the videos whose report lies inside ``folder`` (an analysis that was deleted); how many."""
+        prefix = str(Path(folder).resolve()) + "/"
+        with self.connect() as conn:
+            ids = [row[0] for row in conn.execute(
+                "SELECT id FROM videos WHERE substr(report, 1, ?) = ?", (len(prefix), prefix))]
+            for row_id in ids:  # the embedding row goes with its video (ON DELETE CASCADE)
+                conn.execute("DELETE FROM videos_fts WHERE rowid = ?", (row_id,))
+                conn.execute("DELETE FROM videos WHERE id = ?", (row_id,))
+            if ids:
+                conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        return len(ids)
+
     def add_video(self, video: str | Path, channel: str | None = None, title: str | None = None,
                   day: date | None = None, category: str | None = None, analyzer: Any = None,
                   progress: Progress | None = None) -> IndexSummary:

@@ -24,12 +24,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 import swagger_ui_bundle
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reelkit import __version__
 from reelkit.errors import ReelkitError, VideoError
-from reelkit.studio.db import DONE, FAILED, QUEUED, Conversation, Job, Video, make_engine, migrate, session_factory
+from reelkit.studio.db import (DONE, FAILED, QUEUED, RUNNING, Conversation, Job, Video, make_engine, migrate,
+                               session_factory)
 from reelkit.studio.jobs import JobRunner
 from reelkit.studio.settings import StudioSettings
 from reelkit.studio.storage import MediaStore, UploadTooLarge
@@ -241,6 +242,30 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
         runner.notify()
         return job_json(job)
 
+    @app.delete("/api/videos/{video_id}", dependencies=[Depends(require_token)], tags=["videos"],
+                summary="Delete a video: its upload, its jobs, every result and its archive entry")
+    def delete_video(video_id: str) -> dict[str, Any]:
+        with sessions.begin() as session:
+            video = get_video(session, video_id)
+            # One conditional statement, so that a runner claiming a queued job at this moment either
+            # claims it first (and the video stays) or finds it gone.
+            session.execute(delete(Job).where(Job.video_id == video.id, Job.status != RUNNING))
+            running = session.scalars(select(Job.id).where(Job.video_id == video.id)).first()
+            if running is not None:
+                raise HTTPException(409, f"video {video_id} is being analysed (job {running}); delete it when the "
+                                         "job has finished")
+            session.execute(delete(Video).where(Video.id == video.id))
+        removed = 0
+        if settings.archive.is_file():
+            from reelkit.archive import ArchiveIndex
+
+            try:
+                removed = ArchiveIndex(settings.archive).remove_reports_in(store.folder(video_id))
+            except ReelkitError as error:  # the video is gone either way; the bot then says so if asked
+                logger.warning("video %s not removed from the archive: %s", video_id, error)
+        store.delete(video_id)
+        return {"deleted": video_id, "archive_entries_removed": removed}
+
     @app.get("/media/{video_id}/{name}", dependencies=[Depends(require_token)], tags=["videos"],
              summary="A file of a video's analysis (thumbnails, heat maps, SRT/VTT/JSON, report.html)")
     def media(video_id: str, name: str, download: bool = False) -> FileResponse:
@@ -385,9 +410,12 @@ def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions,
                 conversation = Conversation(id=secrets.token_hex(16), state={}, messages=[])
                 session.add(conversation)
             try:
+                if len(bot().index) == 0:  # the bot's own message names the server's file and a CLI command
+                    raise HTTPException(422, "the archive has no videos yet: upload one, and it joins the archive "
+                                             "when its analysis is done")
                 answer = bot().ask(body.question, dict(conversation.state or {}))
-            except ReelkitError as error:
-                raise HTTPException(422, str(error)) from None
+            except ReelkitError as error:  # the archive file's path stays on the server
+                raise HTTPException(422, str(error).replace(str(settings.archive), settings.archive.name)) from None
             reply = answer.to_dict()
             reply.pop("state", None)
             reply["citations"] = [_public_citation(cited, settings, session) for cited in reply.get("citations", [])]

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
@@ -82,6 +83,16 @@ class MediaStore:
         finally:
             part.unlink(missing_ok=True)
         return StoredUpload(video_id, name, path, size, digest.hexdigest(), info)
+
+    def delete(self, video_id: str) -> None:
+        """Remove a video's folder: its upload and every result. It is renamed away first, so that a failure
+        half-way never leaves a half-deleted video where the studio looks."""
+        trash = self.root / f".deleted-{video_id}"
+        try:
+            os.replace(self.folder(video_id), trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
 
     def folder(self, video_id: str) -> Path:
         if not VIDEO_ID.fullmatch(video_id):

@@ -1,4 +1,4 @@
-// reelkit studio: upload with progress, job polling, the headline lab and the archive chat.
+// reelkit studio: upload with progress, job polling, deleting a video, the headline lab and the archive chat.
 "use strict";
 
 async function api(path, options = {}) {
@@ -69,6 +69,21 @@ function setUpJob() {
       setTimeout(poll, 1000);
     };
     setTimeout(poll, 500);
+  }
+  const remove = document.getElementById("delete-video");
+  if (remove) {
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Delete ${remove.dataset.filename} and all its results? This cannot be undone.`)) return;
+      showError("delete-error", "");
+      remove.disabled = true;
+      try {
+        await api(`/api/videos/${remove.dataset.video}`, {method: "DELETE"});
+        window.location.href = "/";
+      } catch (error) {
+        showError("delete-error", error.message);
+        remove.disabled = false;
+      }
+    });
   }
   const again = document.getElementById("reanalyse");
   if (again) {
