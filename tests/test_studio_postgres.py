@@ -72,6 +72,10 @@ def test_the_studio_runs_on_postgresql(postgres_url: str, tmp_path: Path, demo_v
         assert created.status_code == 201
         video = created.json()
         assert client.get(f"/api/videos/{video['id']}", headers=auth).json()["job"]["status"] == QUEUED
+        extra = client.post("/api/videos", params={"filename": "extra.mp4"}, content=demo_video.read_bytes(),
+                            headers=auth).json()
+        assert client.delete(f"/api/videos/{extra['id']}", headers=auth).status_code == 200
+        assert [v["id"] for v in client.get("/api/videos", headers=auth).json()] == [video["id"]]
     sessions = session_factory(engine)
     with sessions.begin() as session:
         session.get(Job, video["job"]["id"]).status = RUNNING
