@@ -307,3 +307,17 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
     assert sources() and "local" not in sources()  # the embeddings forgot it too, not only the text index
     assert [v["id"] for v in studio.get("/api/videos", headers=AUTH).json()] == [busy["id"]]
     assert studio.delete(f"/api/videos/{done['id']}", headers=AUTH).status_code == 404
+
+
+def test_a_failed_analysis_names_the_upload_not_the_servers_paths(studio, demo_video: Path) -> None:
+    from reelkit.studio.worker import run_job
+
+    video = upload(studio, demo_video.read_bytes(), filename="my clip.mp4").json()
+    source = studio.settings.media_dir / video["id"] / "source.mp4"
+    source.write_bytes(source.read_bytes()[: source.stat().st_size // 3])  # damaged on disk after the upload
+    with studio.app.state.sessions.begin() as session:
+        session.get(Job, video["job"]["id"]).status = RUNNING
+    run_job(video["job"]["id"], studio.settings)
+    job = studio.get(f"/api/jobs/{video['job']['id']}", headers=AUTH).json()
+    assert job["status"] == FAILED and job["error"].startswith("my clip.mp4: not a readable video"), job
+    assert str(studio.settings.data_dir) not in job["error"] and "source.mp4" not in job["error"]

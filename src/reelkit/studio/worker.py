@@ -8,6 +8,7 @@ folder only when the whole report is done, so a resumed job starts clean and a f
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -47,7 +48,8 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
         if job is None or job.status != RUNNING:
             return
         video_id, headline = job.video_id, job.video.headline
-        video_name, uploaded = Path(job.video.filename).stem, job.video.created_at
+        filename, uploaded = job.video.filename, job.video.created_at
+    video_name = Path(filename).stem
     progress = ProgressWriter(sessions, job_id)
     final = store.report_dir(video_id)
     staging = final.with_name(f".report-job{job_id}")
@@ -62,7 +64,7 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
         staging.rename(final)
     except (ReelkitError, FileNotFoundError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        _finish(sessions, job_id, FAILED, error=str(error))
+        _finish(sessions, job_id, FAILED, error=_as_uploaded(str(error), store, video_id, filename))
         return
     except Exception as error:  # the traceback goes to the job's log; the page gets one line
         traceback.print_exc()
@@ -71,6 +73,13 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
         return
     _finish(sessions, job_id, DONE, report=report)
     index_in_archive(settings, final, title=headline or video_name, day=uploaded.date())
+
+
+def _as_uploaded(message: str, store: MediaStore, video_id: str, filename: str) -> str:
+    """An error as the studio's user sees it: the upload's own name, not the server's paths."""
+    folder = str(store.folder(video_id))
+    message = re.sub(re.escape(folder) + r"/source\.[a-z0-9]+", lambda _: filename, message)
+    return message.replace(folder + "/", "")
 
 
 def index_in_archive(settings: StudioSettings, report_dir, title: str, day) -> None:
