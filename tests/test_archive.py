@@ -371,7 +371,8 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
              ("index", "bad.csv"): "lacks column(s) video_id",
              ("ask", "hello"): "no archive at",
              ("ask", "hello", "--db", "notes.sqlite"): "not a reelkit archive",
-             ("ask", "hello", "--db", "empty.sqlite"): "is empty"}
+             ("ask", "hello", "--db", "empty.sqlite"): "is empty",
+             ("remove", "K4wEI5zhHB0", "--db", "empty.sqlite"): "matches 'K4wEI5zhHB0'"}
     for args, message in cases.items():
         result = archive_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
@@ -399,6 +400,16 @@ def test_cli_index_and_a_conversation(built: dict, tmp_path: Path, monkeypatch: 
     assert json.loads(fresh.output)["intent"] == "search"
     stats = json.loads(runner.invoke(archive_app, ["stats", "--db", str(db)]).output)
     assert stats["videos"] == 12 and stats["sources"] == {"local": 1, "youtube": 11}
+
+    missing = runner.invoke(archive_app, ["remove", "K4wEI5zhHB0", "no-such-video", "--db", str(db)])
+    assert isinstance(missing.exception, ArchiveError) and "'no-such-video'" in str(missing.exception)
+    assert len(ArchiveIndex(db)) == 12  # nothing removed when any target matches nothing
+    removed = runner.invoke(archive_app, ["remove", "K4wEI5zhHB0", str(built["report"].parent), "--db", str(db)])
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.output) == {"archive": str(db), "removed": 2, "videos": 10}
+    left = json.loads(runner.invoke(archive_app, ["ask", "iphone videos", "--db", str(db), "--json", "--new"]).output)
+    assert "K4wEI5zhHB0" not in {c["key"] for c in left["citations"]}
+    assert ArchiveIndex(db).stats()["sources"] == {"youtube": 10}
 
 
 # -- the real trending data --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Command-line front end of :mod:`reelkit.archive`: the ``archive`` sub-app (``index``, ``ask``, ``stats``),
-registered on the main app by :mod:`reelkit.cli`.
+"""Command-line front end of :mod:`reelkit.archive`: the ``archive`` sub-app (``index``, ``remove``, ``ask``,
+``stats``), registered on the main app by :mod:`reelkit.cli`.
 
 Errors are :class:`~reelkit.errors.ArchiveError` (or the video errors of an analysis); the main entry
 point prints them on one line and exits with code 2.
@@ -115,6 +115,27 @@ def index_command(
         raise
     typer.echo(json.dumps({"archive": str(db), "added": total.added, "replaced": total.updated,
                            "embedded": total.embedded, "skipped_rows": total.skipped_rows, "videos": len(index)}))
+
+
+@archive_app.command("remove")
+def remove_command(
+    targets: List[str] = typer.Argument(..., help="Video keys (a YouTube id, or local:... as `ask` cites them), "
+                                                  "video files, report.json files, or folders of reports."),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Remove videos from the archive (the files themselves are left alone). Prints a JSON summary."""
+    from reelkit.archive import ArchiveIndex
+
+    db = archive_path(db)
+    index = ArchiveIndex(db)
+    keys: list[str] = []
+    for target in targets:  # every target checked before anything is removed
+        found = index.keys_matching(target)
+        if not found:
+            raise ArchiveError(f"no video in archive {db} matches {target!r} (a key, video file, report or folder)")
+        keys += found
+    removed = index.remove(list(dict.fromkeys(keys)))
+    typer.echo(json.dumps({"archive": str(db), "removed": removed, "videos": len(index)}))
 
 
 @archive_app.command("ask")

@@ -401,12 +401,24 @@ class ArchiveIndex:
         """Index a ``reelkit analyze`` report (its report.json, or the folder holding it)."""
         return self.add_records([record_from_report(path, channel=channel, title=title, day=day, category=category)])
 
-    def remove_reports_in(self, folder: str | Path) -> int:
-        """Remove the videos whose report lies inside ``folder`` (an analysis that was deleted); how many."""
-        prefix = str(Path(folder).resolve()) + "/"
+    def keys_matching(self, target: str | Path) -> list[str]:
+        """The keys of the videos ``target`` names: a key itself (a YouTube id, or ``local:...``), a video
+        file indexed with ``add_video``, a report.json, or a folder (every report inside it)."""
+        path = Path(target).resolve()
+        inside = f"{path}/"
         with self.connect() as conn:
-            ids = [row[0] for row in conn.execute(
-                "SELECT id FROM videos WHERE substr(report, 1, ?) = ?", (len(prefix), prefix))]
+            return [row[0] for row in conn.execute(
+                "SELECT key FROM videos WHERE key = ? OR path = ? OR report = ? OR substr(report, 1, ?) = ? "
+                "ORDER BY id", (str(target), str(path), str(path), len(inside), inside))]
+
+    def remove(self, keys: Sequence[str]) -> int:
+        """Remove the videos of ``keys`` (keys not in the archive are ignored); how many went."""
+        with self.connect() as conn:
+            ids = []
+            for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+                chunk = list(keys[start:start + 500])
+                ids += [row[0] for row in conn.execute(
+                    f"SELECT id FROM videos WHERE key IN ({','.join('?' * len(chunk))})", chunk)]
             for row_id in ids:  # the embedding row goes with its video (ON DELETE CASCADE)
                 conn.execute("DELETE FROM videos_fts WHERE rowid = ?", (row_id,))
                 conn.execute("DELETE FROM videos WHERE id = ?", (row_id,))

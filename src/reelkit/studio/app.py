@@ -260,7 +260,8 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
             from reelkit.archive import ArchiveIndex
 
             try:
-                removed = ArchiveIndex(settings.archive).remove_reports_in(store.folder(video_id))
+                archive = ArchiveIndex(settings.archive)
+                removed = archive.remove(archive.keys_matching(store.folder(video_id)))
             except ReelkitError as error:  # the video is gone either way; the bot then says so if asked
                 logger.warning("video %s not removed from the archive: %s", video_id, error)
         store.delete(video_id)
