@@ -24,6 +24,11 @@ def read_image(path: str | Path, error: type[ReelkitError] = ReelkitError) -> np
             image.load()
             rgb = np.asarray(image.convert("RGB"))
     except UnidentifiedImageError:
+        from reelkit.video import VIDEO_SUFFIXES
+
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            raise error(f"{path}: a video, where a still image is wanted; `reelkit thumbnails VIDEO -o OUT` writes "
+                        "a video's best frames as JPEG") from None
         raise error(f"{path}: not an image format reelkit reads (PNG, JPEG, WebP, BMP, ...)") from None
     except Image.DecompressionBombError:
         raise error(f"{path}: image too large to decode safely") from None
