@@ -71,8 +71,9 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         _finish(sessions, job_id, FAILED, error=f"internal error ({type(error).__name__}: {error}); see logs/job-{job_id}.log")
         return
-    _finish(sessions, job_id, DONE, report=report)
+    # Indexed while the job still runs, so that the video cannot be deleted before its archive entry exists.
     index_in_archive(settings, final, title=headline or video_name, day=uploaded.date())
+    _finish(sessions, job_id, DONE, report=report)
 
 
 def _as_uploaded(message: str, store: MediaStore, video_id: str, filename: str) -> str:
