@@ -321,3 +321,22 @@ def test_a_failed_analysis_names_the_upload_not_the_servers_paths(studio, demo_v
     job = studio.get(f"/api/jobs/{video['job']['id']}", headers=AUTH).json()
     assert job["status"] == FAILED and job["error"].startswith("my clip.mp4: not a readable video"), job
     assert str(studio.settings.data_dir) not in job["error"] and "source.mp4" not in job["error"]
+
+
+def test_analyse_again_with_a_new_headline(studio, demo_video: Path) -> None:
+    video = upload(studio, demo_video.read_bytes(), headline="my old headline").json()
+    busy = studio.post(f"/api/videos/{video['id']}/analyse", json={"headline": "too early"}, headers=AUTH)
+    assert busy.status_code == 409  # its first analysis is still queued
+    assert studio.get(f"/api/videos/{video['id']}", headers=AUTH).json()["headline"] == "my old headline"
+    with studio.app.state.sessions.begin() as session:
+        session.get(Job, video["job"]["id"]).status = "done"
+    job = studio.post(f"/api/videos/{video['id']}/analyse", json={"headline": "  I tried 5 viral hacks "}, headers=AUTH)
+    assert job.status_code == 201 and job.json()["status"] == QUEUED
+    stored = studio.get(f"/api/videos/{video['id']}", headers=AUTH).json()
+    assert stored["headline"] == "I tried 5 viral hacks" and stored["job"]["id"] == job.json()["id"]
+    with studio.app.state.sessions.begin() as session:
+        session.get(Job, job.json()["id"]).status = FAILED
+    assert studio.post(f"/api/videos/{video['id']}/analyse", headers=AUTH).status_code == 201  # no body: kept
+    assert studio.get(f"/api/videos/{video['id']}", headers=AUTH).json()["headline"] == "I tried 5 viral hacks"
+    too_long = studio.post(f"/api/videos/{video['id']}/analyse", json={"headline": "x" * 301}, headers=AUTH)
+    assert too_long.status_code == 422 and too_long.json()["error"].startswith("headline")

@@ -1,6 +1,7 @@
 """The studio end to end in headless Chromium (Debian's ``chromium``, driven by Playwright): sign in,
 upload the bundled example, follow the job, read overlays and thumbnails, download the SRT, ask
-the archive bot two chained questions, try the headline lab, and delete the video. Screenshots go to ``test-artifacts/studio/``."""
+the archive bot two chained questions, try the headline lab, analyse again with a new headline, and delete
+the video. Screenshots go to ``test-artifacts/studio/``."""
 
 from __future__ import annotations
 
@@ -88,6 +89,11 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.screenshot(path=str(ARTIFACTS / "4_headline_lab.png"), full_page=True)
 
         page.goto(video_url)
+        page.fill("#reanalyse-headline", "what they want to do, part 2")
+        page.click("#reanalyse")
+        expect(page.locator("#job-progress")).to_be_visible()
+        expect(page.locator("#headline-ideas")).to_contain_text("Yours: “what they want to do, part 2”",
+                                                                timeout=240_000)
         page.once("dialog", lambda dialog: dialog.accept())  # "Delete demo.mp4 and all its results?"
         page.click("#delete-video")
         page.wait_for_url(f"{server.url}/")

@@ -56,6 +56,10 @@ class ImproveIn(BaseModel):
     n: int = Field(default=8, ge=1, le=30)
 
 
+class AnalyseIn(BaseModel):
+    headline: str | None = Field(default=None, max_length=300)  # given: replaces the video's ("" clears it)
+
+
 class AskIn(BaseModel):
     question: str = Field(min_length=1, max_length=500)
     conversation_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
@@ -230,13 +234,15 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
             return job_json(job)
 
     @app.post("/api/videos/{video_id}/analyse", status_code=201, dependencies=[Depends(require_token)], tags=["videos"],
-              summary="Queue the video's analysis again (after a failure, or with new models)")
-    def reanalyse(video_id: str) -> dict[str, Any]:
+              summary="Queue the video's analysis again (after a failure, with new models, or with a new headline)")
+    def reanalyse(video_id: str, body: AnalyseIn | None = None) -> dict[str, Any]:
         with sessions.begin() as session:
             video = get_video(session, video_id)
             current = latest_job(session, video.id)
             if current is not None and current.status not in (DONE, FAILED):
                 raise HTTPException(409, f"video {video_id} is already being analysed (job {current.id})")
+            if body is not None and "headline" in body.model_fields_set:
+                video.headline = (body.headline or "").strip() or None
             job = Job(video=video, status=QUEUED)
             session.add(job)
         runner.notify()

@@ -85,11 +85,18 @@ function setUpJob() {
       }
     });
   }
-  const again = document.getElementById("reanalyse");
+  const again = document.getElementById("reanalyse-form");
   if (again) {
-    again.addEventListener("click", async () => {
-      await postJSON(`/api/videos/${again.dataset.video}/analyse`, {});
-      window.location.reload();
+    again.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      showError("reanalyse-error", "");
+      try {
+        const headline = document.getElementById("reanalyse-headline").value;
+        await postJSON(`/api/videos/${again.dataset.video}/analyse`, {headline});
+        window.location.reload();
+      } catch (error) {
+        showError("reanalyse-error", error.message);
+      }
     });
   }
 }
