@@ -88,5 +88,6 @@ def test_a_black_video_still_gets_a_report(tmp_path):
     report = json.loads((out / "report.json").read_text())
     jsonschema.validate(report, REPORT_SCHEMA)
     assert report["thumbnails"] == [] and "black" in report["thumbnail_note"]
+    assert report["rejected_candidates"]["black"] >= 1  # the counts behind the note
     assert report["files"]["contact_sheet"] is None
     assert "No usable thumbnail" in (out / "report.html").read_text()

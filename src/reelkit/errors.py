@@ -43,6 +43,10 @@ class PopularityError(ReelkitError):
 class ThumbnailError(ReelkitError):
     """No thumbnail can be chosen: a video without a single usable frame, or k out of range."""
 
+    def __init__(self, message: str, rejected: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.rejected = dict(rejected or {})  # candidate frames rejected, by reason, when none was usable
+
 
 class StudioError(ReelkitError):
     """The studio cannot start or serve: an unusable data folder or database, a bad setting."""

@@ -130,9 +130,9 @@ class VideoAnalyzer:
         try:
             ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))
         except ThumbnailError as error:  # e.g. a video that is black throughout: the rest of the report stands
-            ranked, thumbnail_note = None, str(error)
+            ranked, thumbnail_note, rejected = None, str(error), error.rejected
         else:
-            thumbnail_note = None
+            thumbnail_note, rejected = None, ranked.rejected
         thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected) if ranked else []
         report = stage("popularity", lambda: self.popularity.explain(*picker.result(), headline) if picker
                        else self.popularity(video, headline))
@@ -152,7 +152,7 @@ class VideoAnalyzer:
                             "scores": {k: round(v, 4) for k, v in t.scores.items()}, "image": path.name}
                            for rank, (t, path) in enumerate(zip(ranked.thumbnails, thumb_paths), 1)] if ranked else [],
             "thumbnail_note": thumbnail_note,
-            "rejected_candidates": ranked.rejected if ranked else {},
+            "rejected_candidates": rejected,
             "popularity": {**report.to_json(), "model": self.config.popularity_model,
                            "images": {k: p.name for k, p in images.items()}},
             "headlines": suggestions,

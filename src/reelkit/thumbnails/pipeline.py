@@ -103,8 +103,9 @@ class ThumbnailRanker:
 
         sampling = self.sampler(video, progress=sampling_progress)
         if not sampling.candidates:
-            counts = ", ".join(f"{n} {reason}" for reason, n in sampling.rejected_counts().items() if n)
-            raise ThumbnailError(f"{video}: no usable thumbnail frame ({counts or 'no frames sampled'})")
+            rejected = sampling.rejected_counts()
+            counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items() if n)
+            raise ThumbnailError(f"{video}: no usable thumbnail frame ({counts or 'no frames sampled'})", rejected)
         weights = {s.name: s.weight for s in self.scorers}
         scored: list[tuple[Candidate, Thumbnail]] = []
         for number, candidate in enumerate(sampling.candidates, 1):
