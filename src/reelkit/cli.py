@@ -31,9 +31,26 @@ def print_error(error: Exception) -> None:
     console.print(f"[red]error:[/] {error}", highlight=False)
 
 
+class _FirstTaskProgress(Progress):
+    """A progress display that starts drawing at its first task: a command that fails before any work
+    leaves its one-line error with no blank line above it."""
+
+    def start(self) -> None:
+        pass
+
+    def add_task(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - Progress.add_task's signature
+        if not self.live.is_started:
+            super().start()
+        return super().add_task(*args, **kwargs)
+
+    def stop(self) -> None:
+        if self.live.is_started:
+            super().stop()
+
+
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console, transient=False)
+    return _FirstTaskProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              TimeRemainingColumn(), console=console, transient=False)
 
 
 def _version(value: bool) -> None:
