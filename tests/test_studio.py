@@ -307,6 +307,12 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
     assert sources() and "local" not in sources()  # the embeddings forgot it too, not only the text index
     assert [v["id"] for v in studio.get("/api/videos", headers=AUTH).json()] == [busy["id"]]
     assert studio.delete(f"/api/videos/{done['id']}", headers=AUTH).status_code == 404
+    studio.post("/login", data={"token": TOKEN, "next": "/"})
+    page = studio.get(f"/videos/{done['id']}", headers={"Accept": "text/html"})  # an old link, in a browser
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    assert f"no video {done['id']}" in page.text and "Back to the videos" in page.text
+    api = studio.get(f"/api/videos/{done['id']}", headers={**AUTH, "Accept": "text/html"})
+    assert api.status_code == 404 and api.json() == {"error": f"no video {done['id']}"}
 
 
 def test_a_failed_analysis_names_the_upload_not_the_servers_paths(studio, demo_video: Path) -> None:

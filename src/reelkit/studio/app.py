@@ -163,7 +163,12 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException):
+    async def http_error(request: Request, error: StarletteHTTPException):
+        if _wants_page(request):  # a browser that followed a link to a page: a page, not JSON
+            title = {404: "Not found", 409: "Not now"}.get(error.status_code, f"Error {error.status_code}")
+            return templates.TemplateResponse(request, "error.html", {
+                "version": __version__, "status": error.status_code, "title": title, "message": str(error.detail)},
+                status_code=error.status_code)
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -389,6 +394,13 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
         return page(request, "archive.html")
 
     return app
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for one of the studio's pages (not the API, media, or the API's schema)."""
+    path = request.url.path
+    return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            and not path.startswith(("/api/", "/media/", "/static/", "/openapi")))
 
 
 def _local(target: str) -> str:
