@@ -172,6 +172,16 @@ def test_reindex_replaces_records(built: dict) -> None:
     assert len(keys(hits)) == len(set(keys(hits)))
 
 
+def test_keys_matching_names_videos_by_key_file_report_or_folder(built: dict) -> None:
+    index, report = built["index"], built["report"]
+    local = index.keys_matching(report)  # the report.json
+    assert len(local) == 1 and local[0].startswith("local:")
+    assert index.keys_matching(report.parent / "cat_piano.mp4") == local  # the video file
+    assert index.keys_matching(report.parent) == local == index.keys_matching(built["root"])  # folders around it
+    assert index.keys_matching(local[0]) == local and index.keys_matching("K4wEI5zhHB0") == ["K4wEI5zhHB0"]
+    assert index.keys_matching(report.parent / "other.mp4") == [] and index.keys_matching("cat") == []
+
+
 def test_threads_search_while_another_writes(built: dict) -> None:
     index = built["index"]
 
