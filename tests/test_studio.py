@@ -346,3 +346,24 @@ def test_analyse_again_with_a_new_headline(studio, demo_video: Path) -> None:
     assert studio.get(f"/api/videos/{video['id']}", headers=AUTH).json()["headline"] == "I tried 5 viral hacks"
     too_long = studio.post(f"/api/videos/{video['id']}/analyse", json={"headline": "x" * 301}, headers=AUTH)
     assert too_long.status_code == 422 and too_long.json()["error"].startswith("headline")
+
+
+def test_results_download_as_one_zip(studio, demo_video: Path) -> None:
+    import io
+    import zipfile
+
+    video = upload(studio, demo_video.read_bytes(), filename="my clip.mp4").json()
+    early = studio.get(f"/api/videos/{video['id']}/results.zip", headers=AUTH)
+    assert early.status_code == 404 and "no finished analysis" in early.json()["error"]
+    report = studio.settings.media_dir / video["id"] / "report"
+    report.mkdir()
+    files = {"report.html": b"<img src='source_thumb1.jpg'>", "source_thumb1.jpg": os.urandom(5000),
+             "source.srt": b"1\n00:00:00,000 --> 00:00:01,000\nhello\n"}
+    for name, data in files.items():
+        (report / name).write_bytes(data)
+    assert studio.get(f"/api/videos/{video['id']}/results.zip").status_code == 401
+    response = studio.get(f"/api/videos/{video['id']}/results.zip", headers=AUTH)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == "attachment; filename*=utf-8''my%20clip-reelkit.zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        assert {name: bundle.read(name) for name in bundle.namelist()} == files  # names kept: the links work

@@ -1,11 +1,12 @@
 """The studio end to end in headless Chromium (Debian's ``chromium``, driven by Playwright): sign in,
-upload the bundled example, follow the job, read overlays and thumbnails, download the SRT, ask
+upload the bundled example, follow the job, read overlays and thumbnails, download the SRT and the ZIP, ask
 the archive bot two chained questions, try the headline lab, analyse again with a new headline, and delete
 the video. Screenshots go to ``test-artifacts/studio/``."""
 
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,12 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         assert download.value.suggested_filename == "demo.srt"
         srt = Path(download.value.path()).read_text()
         assert "-->" in srt and "smoking caterpillar" in srt
+        with page.expect_download() as download:
+            page.click("#download-all")
+        assert download.value.suggested_filename == "demo-reelkit.zip"
+        with zipfile.ZipFile(download.value.path()) as bundle:
+            names = set(bundle.namelist())
+        assert {"report.html", "report.json"} <= names and any(name.endswith(".srt") for name in names)
 
         page.click("text=Archive bot")
         page.fill("#question", "which video shows a smoking caterpillar?")

@@ -11,15 +11,18 @@ import hashlib
 import hmac
 import logging
 import secrets
+import tempfile
 import threading
+import zipfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -277,6 +280,34 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
                 logger.warning("video %s not removed from the archive: %s", video_id, error)
         store.delete(video_id)
         return {"deleted": video_id, "archive_entries_removed": removed}
+
+    @app.get("/api/videos/{video_id}/results.zip", dependencies=[Depends(require_token)], tags=["videos"],
+             summary="Every file of the video's latest finished analysis, report.html included, as one ZIP")
+    def results_zip(video_id: str) -> StreamingResponse:
+        with sessions() as session:
+            video = get_video(session, video_id)
+        folder = store.report_dir(video.id)
+        files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        if not files:
+            raise HTTPException(404, f"video {video_id} has no finished analysis yet")
+        archive = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)
+        try:
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+                for path in files:  # names as the analysis wrote them, so that report.html's links still work
+                    bundle.write(path, arcname=path.name)
+        except FileNotFoundError:  # a new analysis replaced the folder meanwhile
+            archive.close()
+            raise HTTPException(409, f"video {video_id}'s results were being replaced; try again") from None
+        archive.seek(0)
+
+        def chunks():
+            with archive:
+                while block := archive.read(1 << 16):
+                    yield block
+
+        name = f"{Path(video.filename).stem or 'video'}-reelkit.zip"
+        return StreamingResponse(chunks(), media_type="application/zip",
+                                 headers={"Content-Disposition": f"attachment; filename*=utf-8''{quote(name)}"})
 
     @app.get("/media/{video_id}/{name}", dependencies=[Depends(require_token)], tags=["videos"],
              summary="A file of a video's analysis (thumbnails, heat maps, SRT/VTT/JSON, report.html)")
