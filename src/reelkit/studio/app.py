@@ -168,7 +168,7 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
         if _wants_page(request):  # a browser that followed a link to a page: a page, not JSON
-            title = {404: "Not found", 409: "Not now"}.get(error.status_code, f"Error {error.status_code}")
+            title = "Not found" if error.status_code == 404 else f"Error {error.status_code}"
             return templates.TemplateResponse(request, "error.html", {
                 "version": __version__, "status": error.status_code, "title": title, "message": str(error.detail)},
                 status_code=error.status_code)
@@ -286,8 +286,10 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
     def results_zip(video_id: str) -> StreamingResponse:
         with sessions() as session:
             video = get_video(session, video_id)
-        folder = store.report_dir(video.id)
-        files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        try:
+            files = sorted(p for p in store.report_dir(video.id).iterdir() if p.is_file())
+        except FileNotFoundError:
+            files = []
         if not files:
             raise HTTPException(404, f"video {video_id} has no finished analysis yet")
         archive = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)
