@@ -78,6 +78,10 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
             names = set(bundle.namelist())
         assert {"report.html", "report.json"} <= names and any(name.endswith(".srt") for name in names)
 
+        page.click("text=Videos")  # the list shows each analysed video's best thumbnail
+        page.wait_for_function("() => { const i = document.querySelector('.list-thumbnail');"
+                               " return i && i.complete && i.naturalWidth > 0; }")
+
         page.click("text=Archive bot")
         page.fill("#question", "which video shows a smoking caterpillar?")
         page.click("#ask")

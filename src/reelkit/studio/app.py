@@ -405,7 +405,12 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
     def home(request: Request) -> HTMLResponse:
         with sessions() as session:
             videos = session.scalars(select(Video).order_by(Video.created_at.desc()).limit(200)).all()
-            rows = [video_json(video, latest_job(session, video.id)) for video in videos]
+            rows = []
+            for video in videos:
+                job = latest_job(session, video.id)
+                thumbnails = (job.report or {}).get("thumbnails") if job is not None and job.status == DONE else None
+                rows.append({**video_json(video, job),
+                             "thumbnail_url": f"/media/{video.id}/{thumbnails[0]['image']}" if thumbnails else None})
             counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
         return page(request, "index.html", videos=rows, counts=counts,
                     max_upload_mb=settings.max_upload_bytes // (1024 * 1024))
