@@ -81,6 +81,7 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.click("text=Videos")  # the list shows each analysed video's best thumbnail
         page.wait_for_function("() => { const i = document.querySelector('.list-thumbnail');"
                                " return i && i.complete && i.naturalWidth > 0; }")
+        page.screenshot(path=str(ARTIFACTS / "3_video_list.png"), full_page=True)
 
         page.click("text=Archive bot")
         page.fill("#question", "which video shows a smoking caterpillar?")
@@ -91,13 +92,13 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.click("#ask")
         second = page.locator(".message.bot").nth(1)
         expect(second.locator(".answer")).to_contain_text("smoking caterpillar")
-        page.screenshot(path=str(ARTIFACTS / "3_archive_bot.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "4_archive_bot.png"), full_page=True)
 
         page.click("text=Headline lab")
         page.fill("#lab-headline", "i tried viral hacks")
         page.click("#lab-improve")
         expect(page.locator(".variant").first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "4_headline_lab.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "5_headline_lab.png"), full_page=True)
 
         page.goto(video_url)
         page.fill("#reanalyse-headline", "what they want to do, part 2")
@@ -116,6 +117,6 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.fill("#question", "which video shows a smoking caterpillar?")
         page.click("#ask")
         expect(page.locator("#ask-error")).to_contain_text("no videos yet")  # its archive entry went with it
-        page.screenshot(path=str(ARTIFACTS / "5_after_delete.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "6_after_delete.png"), full_page=True)
     finally:
         server.stop()
