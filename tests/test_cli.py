@@ -41,7 +41,8 @@ def test_bad_video_gives_one_line_error_and_no_output(bad_videos, clean_dir, kin
 
 def test_an_error_before_any_progress_is_exactly_one_line(tmp_path):
     # The training command opens its progress display before it reads the data.
-    result = run_cli("train", "emotionaldan", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e.safetensors"))
+    result = run_cli("train", "emotionaldan", "--data", str(tmp_path / "nowhere"),
+                     "--out", str(tmp_path / "e.safetensors"))
     assert result.returncode == 2 and result.stderr.startswith("error: labelled faces not found"), result.stderr
     assert result.stderr.count("\n") == 1 and not result.stdout
 
