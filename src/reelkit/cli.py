@@ -8,11 +8,12 @@ import sys
 import tempfile
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from reelkit import __version__
 from reelkit.errors import OutputError, ReelkitError
@@ -38,10 +39,10 @@ class _FirstTaskProgress(Progress):
     def start(self) -> None:
         pass
 
-    def add_task(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - Progress.add_task's signature
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> TaskID:
         if not self.live.is_started:
             super().start()
-        return super().add_task(*args, **kwargs)
+        return super().add_task(description, *args, **kwargs)
 
     def stop(self) -> None:
         if self.live.is_started:
