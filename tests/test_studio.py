@@ -304,7 +304,9 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
     assert studio.get(f"/media/{done['id']}/report.json", headers=AUTH).status_code == 404
     assert sorted(p.name for p in settings.media_dir.iterdir()) == [busy["id"]]
     assert len(archive) == before - 1
-    assert sources() and "local" not in sources()  # the embeddings forgot it too, not only the text index
+    assert sources() and "local" not in sources()
+    with sqlite3.connect(settings.archive) as database:  # its embedding went with it (ON DELETE CASCADE)
+        assert database.execute("SELECT count(*) FROM embeddings").fetchone()[0] == len(archive)
     assert [v["id"] for v in studio.get("/api/videos", headers=AUTH).json()] == [busy["id"]]
     assert studio.delete(f"/api/videos/{done['id']}", headers=AUTH).status_code == 404
     studio.post("/login", data={"token": TOKEN, "next": "/"})
