@@ -50,8 +50,8 @@ class _FirstTaskProgress(Progress):
 
 
 def progress_bar() -> Progress:
-    return _FirstTaskProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                              TimeRemainingColumn(), console=console, transient=False)
+    return _FirstTaskProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
 def _version(value: bool) -> None:

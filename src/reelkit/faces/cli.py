@@ -48,12 +48,12 @@ def check_inputs(inputs: list[Path]) -> None:
             raise FaceError(f"{path}: is a folder, not an image or video file")
         elif not path.exists():
             raise FaceError(f"{path}: no such image or video file")
-        elif path.suffix.lower() in VIDEO_SUFFIXES:
-            probe(path)  # VideoError for an empty, corrupt or unsupported video
         else:
             try:  # FFmpeg decides by content: a video under another extension still opens
                 probe(path)
             except VideoError:
+                if path.suffix.lower() in VIDEO_SUFFIXES:
+                    raise  # an empty, corrupt or unsupported video: the video reader's own words
                 kind = f"a {path.suffix.lower()} file" if path.suffix else "a file without an extension"
                 raise FaceError(f"{path}: {kind} is neither an image nor a video format reelkit reads (images: "
                                 "PNG, JPEG, WebP, BMP, ...; videos: MP4, MOV, MKV, WebM, AVI, ...)") from None
