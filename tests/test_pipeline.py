@@ -31,6 +31,19 @@ def test_lines_are_timed_and_placed(extracted, demo_truth):
         assert box_iou(TextBox(*line.box), TextBox(*truth.box)) > 0.4
 
 
+def test_phone_video_stored_sideways_reads_the_same_lines(demo_video, demo_truth, tmp_path):
+    from reelkit.video import VideoReader
+    from reelkit.video.encode import write_h264
+
+    # The bundled example stored as a phone stores portrait video: landscape pixels, turned by the display matrix.
+    sideways = tmp_path / "sideways.mp4"
+    write_h264(sideways, (frame.rgb() for frame in VideoReader(demo_video)), fps=30, crf=18, rotation=270)
+    lines = OverlayExtractor()(sideways)
+    scores = score_lines(demo_truth, lines)
+    assert scores.recall == 1.0 and scores.precision == 1.0, [l.text for l in lines]
+    assert scores.mean_cer <= 0.02
+
+
 def test_wrapped_caption_gives_two_entries_and_handle_one(extracted, demo_truth):
     _, lines = extracted
     handle = [l for l in lines if l.text == "@bore_my"]

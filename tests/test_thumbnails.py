@@ -11,6 +11,7 @@ from reelkit.thumbnails import (Candidate, CandidateSampler, FaceScorer, Popular
                                 SubjectScorer, TextScorer, ThumbnailRanker, clean_share, export_thumbnails,
                                 make_planted_video)
 from reelkit.thumbnails.demo import BAD_KINDS
+from reelkit.video import VideoReader, probe
 
 from conftest import run_cli
 
@@ -81,6 +82,19 @@ def test_top_k_are_all_clean(planted, ranked):
     assert clean_share(ranked.thumbnails, truth, tolerance=1 / FPS) == 1.0
     scores = [t.score for t in ranked.thumbnails]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_phone_video_stored_sideways_gives_upright_clean_thumbnails(planted, tmp_path):
+    path, truth = planted
+    sideways = tmp_path / "sideways.mp4"
+    make_planted_video(sideways, seed=3, width=320, height=180, duration=10.0, fps=FPS, rotation=90)
+    assert probe(sideways).rotation == 90
+    thumbnails = ThumbnailRanker()(sideways, k=5)
+    assert clean_share(thumbnails, truth, tolerance=1 / FPS) == 1.0
+    shown = {frame.index: frame.rgb() for frame in VideoReader(path)}
+    for thumbnail in thumbnails:
+        assert thumbnail.rgb.shape == (180, 320, 3)
+        assert np.abs(thumbnail.rgb.astype(int) - shown[thumbnail.index]).mean() < 4
 
 
 def test_near_duplicates_keep_only_the_best(planted, ranked):

@@ -48,6 +48,30 @@ def test_shot_cut_found(tmp_path):
     assert cuts == [pytest.approx(2.0)]
 
 
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_video_stored_with_a_display_rotation_is_read_upright(tmp_path, rotation):
+    import numpy as np
+
+    from reelkit.video.encode import write_h264
+
+    # Phones store portrait video as sensor-oriented pixels plus a display matrix that turns them upright.
+    upright = np.zeros((64, 32, 3), np.uint8)
+    upright[:16, :16] = 255
+    upright[40:, :, 1] = 200
+    path = tmp_path / f"rotated{rotation}.mp4"
+    write_h264(path, [upright] * 3, fps=5, crf=10, rotation=rotation)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation) == (32, 64, rotation)
+    frame = next(iter(VideoReader(path)))
+    assert (frame.width, frame.height) == (32, 64)
+    assert np.abs(frame.rgb().astype(int) - upright).mean() < 2
+    luma = frame.gray()
+    assert luma.shape == (64, 32) and luma[:16, :16].mean() > 200 and luma[16:40, 16:].mean() < 30
+    half = frame.resized(16, 32)
+    assert np.abs(half.astype(int) - upright[::2, ::2]).mean() < 3
+    assert frame.small_bgr(2).shape == (32, 16, 3)
+
+
 @pytest.mark.parametrize("kind, message", [
     ("missing", "no such file"),
     ("directory", "is a folder"),

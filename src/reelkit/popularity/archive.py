@@ -150,7 +150,7 @@ def sample_frames(path: str | Path, count: int, size: int | None = None) -> tupl
 def _pixels(frame, size: int | None) -> np.ndarray:
     if size is None:
         return frame.rgb()
-    return frame.frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA").to_ndarray()
+    return frame.resized(size, size)
 
 
 def load_archive_frames(videos: list[ArchiveVideo], count: int, size: int, progress=None) -> np.ndarray:

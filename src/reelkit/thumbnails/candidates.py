@@ -191,11 +191,9 @@ class CandidateSampler:
             frame_count += 1
             if self.tap is not None:
                 self.tap(frame)
-            width, height = frame.frame.width, frame.frame.height
-            scale = config.motion_side / max(width, height)
-            small = shrink.reformat(frame.frame, width=max(2, round(width * scale)),
-                                    height=max(2, round(height * scale)), format="bgr24",
-                                    interpolation="AREA").to_ndarray()
+            scale = config.motion_side / max(frame.width, frame.height)
+            small = frame.resized(max(2, round(frame.width * scale)), max(2, round(frame.height * scale)), "bgr24",
+                                  shrink)
             if detector.process_frame(FrameTimecode(frame.index, fps), small) and frame.index > 0:
                 result.cuts.append(frame.time)
             window.append((frame.time, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)))
@@ -231,12 +229,10 @@ class CandidateSampler:
         if std < config.flat_std:
             result.rejections.append(Rejection(frame.time, "uniform", f"luma spread {std:.1f}"))
             return None
-        width, height = frame.frame.width, frame.frame.height
-        scale = min(1.0, config.max_side / max(width, height))
+        scale = min(1.0, config.max_side / max(frame.width, frame.height))
         if scale < 1.0:
-            rgb = shrink.reformat(frame.frame, width=round(width * scale) // 2 * 2,
-                                  height=round(height * scale) // 2 * 2, format="rgb24",
-                                  interpolation="AREA").to_ndarray()
+            rgb = frame.resized(round(frame.width * scale) // 2 * 2, round(frame.height * scale) // 2 * 2,
+                                reformatter=shrink)
         else:
             rgb = frame.rgb()
         return Candidate(frame.time, frame.index, rgb, gray, laplacian_variance(gray), None, dhash(gray))

@@ -148,8 +148,9 @@ def _render(plan: _Plan, t: float, width: int, height: int, rng: np.random.Gener
 
 
 def make_planted_video(path: str | Path, seed: int, width: int = 640, height: int = 360, duration: float = 12.0,
-                       fps: int = 24, crf: int = 23) -> dict:
+                       fps: int = 24, crf: int = 23, rotation: int = 0) -> dict:
     """Render an H.264 video with planted bad frames; returns its truth, also written as ``<stem>.truth.json``.
+    A ``rotation`` stores the same picture as a phone would (see :func:`reelkit.video.encode.write_h264`).
 
     The truth maps each kind in :data:`BAD_KINDS` (and ``static``, the still stretches whose frames are
     near-duplicates) to a list of ``[start, end]`` seconds, plus the video's ``duration`` and ``fps``.
@@ -160,7 +161,7 @@ def make_planted_video(path: str | Path, seed: int, width: int = 640, height: in
     plan = _plan(rng, duration, width / height)
     noise = np.random.default_rng(seed + 1)
     write_h264(path, (_render(plan, index / fps, width, height, noise) for index in range(int(round(duration * fps)))),
-               fps, crf)
+               fps, crf, rotation)
     truth = {**plan.truth, "duration": duration, "fps": fps, "width": width, "height": height, "seed": seed}
     atomic_write(path.with_suffix(".truth.json"), json.dumps(truth, indent=2) + "\n")
     return truth

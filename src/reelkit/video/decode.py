@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from reelkit.errors import VideoError
 
 # Pixel formats whose first plane is full-resolution 8-bit luma.
 PLANAR_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"})
+
+# The turn that shows a frame upright, for each display rotation (degrees counterclockwise).
+UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 # A decoded stream that stops this far short of the duration its container declares is truncated.
 TRUNCATION_TOLERANCE = 0.9
@@ -27,36 +32,66 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".f
 @dataclass(frozen=True)
 class VideoInfo:
     path: Path
-    width: int
+    width: int  # as displayed: the coded picture turned by ``rotation``
     height: int
     fps: float
     duration: float  # seconds, as the container declares it (0 if unknown)
     codec: str
+    # Degrees counterclockwise (0, 90, 180 or 270) by which the container's display matrix turns the coded
+    # picture: phones store a portrait video as landscape sensor pixels plus this rotation.
+    rotation: int = 0
 
 
 @dataclass
 class DecodedFrame:
-    """A decoded frame and its presentation time; pixel arrays are made on demand."""
+    """A decoded frame and its presentation time; pixel arrays are made on demand, upright as displayed
+    (``rotation`` is the stream's :attr:`VideoInfo.rotation`)."""
 
     index: int
     time: float
     frame: av.VideoFrame
+    rotation: int = 0
+
+    @property
+    def width(self) -> int:
+        return self.frame.height if self.rotation % 180 else self.frame.width
+
+    @property
+    def height(self) -> int:
+        return self.frame.width if self.rotation % 180 else self.frame.height
 
     def rgb(self) -> np.ndarray:
-        return self.frame.to_ndarray(format="rgb24")
+        return self._upright(self.frame.to_ndarray(format="rgb24"))
 
     def gray(self) -> np.ndarray:
-        """The full-resolution luma plane (uint8): a view of the Y plane for planar YUV video."""
+        """The full-resolution luma plane (uint8): for unrotated planar YUV video, a view of the Y plane."""
         if self.frame.format.name in PLANAR_YUV:
             plane = self.frame.planes[0]
             rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            return rows[:, : plane.width]
-        return self.frame.to_ndarray(format="gray")
+            return self._upright(rows[:, : plane.width])
+        return self._upright(self.frame.to_ndarray(format="gray"))
+
+    def resized(self, width: int, height: int, format: str = "rgb24",
+                reformatter: VideoReformatter | None = None) -> np.ndarray:
+        """The upright picture scaled to ``width`` x ``height`` by area averaging; a ``reformatter`` kept
+        across frames reuses its scaler."""
+        if self.rotation % 180:
+            width, height = height, width
+        if reformatter is None:
+            scaled = self.frame.reformat(width=width, height=height, format=format, interpolation="AREA")
+        else:
+            scaled = reformatter.reformat(self.frame, width=width, height=height, format=format,
+                                          interpolation="AREA")
+        return self._upright(scaled.to_ndarray())
 
     def small_bgr(self, scale: int) -> np.ndarray:
         """The frame shrunk ``scale`` times (area averaging), as BGR for OpenCV-based analysers."""
-        width, height = max(1, self.frame.width // scale), max(1, self.frame.height // scale)
-        return self.frame.reformat(width=width, height=height, format="bgr24", interpolation="AREA").to_ndarray()
+        return self.resized(max(1, self.width // scale), max(1, self.height // scale), "bgr24")
+
+    def _upright(self, pixels: np.ndarray) -> np.ndarray:
+        if not self.rotation:
+            return pixels
+        return cv2.rotate(pixels, UPRIGHT[self.rotation])  # several times faster than copying np.rot90's view
 
 
 def _check_path(path: Path) -> None:
@@ -102,7 +137,8 @@ def _reason(error: Exception) -> str:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read a video's size, frame rate, declared duration and codec without decoding it."""
+    """Read a video's displayed size and rotation, frame rate, declared duration and codec (decoding only the
+    first frame)."""
     path = Path(path)
     with _open(path) as container:
         return _info(path, container)
@@ -117,10 +153,23 @@ def _info(path: Path, container: av.container.InputContainer) -> VideoInfo:
         duration = container.duration / av.time_base
     else:
         duration = 0.0
-    if stream.codec_context.width <= 0 or stream.codec_context.height <= 0:
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width <= 0 or height <= 0:
         raise VideoError(f"{path}: video stream has no picture size (corrupt header?)")
-    return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, float(rate), duration,
-                     stream.codec_context.name)
+    rotation = _display_rotation(container)
+    if rotation % 180:
+        width, height = height, width
+    return VideoInfo(path, width, height, float(rate), duration, stream.codec_context.name, rotation)
+
+
+def _display_rotation(container: av.container.InputContainer) -> int:
+    """The display matrix's rotation, rounded to a quarter turn, read from the first frame: FFmpeg hands
+    the stream's matrix to every decoded frame, and PyAV reads it nowhere else."""
+    try:
+        first = next(container.decode(video=0), None)
+    except av.FFmpegError:
+        return 0  # the reader reports the damage, with how far decoding got
+    return 0 if first is None else round(first.rotation / 90) % 4 * 90
 
 
 class VideoReader:
@@ -148,7 +197,7 @@ class VideoReader:
                 pts = frame.pts if frame.pts is not None else None
                 time = float((pts - start) * time_base) if pts is not None else index / self.info.fps
                 last_time = time
-                yield DecodedFrame(index, time, frame)
+                yield DecodedFrame(index, time, frame, self.info.rotation)
                 index += 1
         except av.FFmpegError as error:
             raise VideoError(f"{self.path}: decoding failed after {index} frames ({_reason(error)}); "
