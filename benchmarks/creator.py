@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/creator.py                          # everything (see docs/benchmarks.md)
     .venv/bin/python benchmarks/creator.py --parts popularity,thumbnails
+    .venv/bin/python benchmarks/creator.py --parts faces
 
 (a) Headlines: Spearman's rho of the shipped headline model, a length-only and a bag-of-words ridge
 baseline on the same held-out channels of the 2017 trending data, and of the same three methods refitted
@@ -9,7 +10,11 @@ in a 5-fold cross-validation grouped by channel (every video scored by models th
 (b) Popularity: AUC of "popular" on a held-out demo archive (backgrounds never trained on) and Grad-CAM
 pointing-game accuracy on every sampled frame that shows the planted star. (c) Thumbnails: share of the top-5 that are clean on videos with
 planted black, blurred, transition and duplicate frames. (d) Wall time of `reelkit analyze` (a fresh
-process, as a user runs it) on a 30 s 720p clip. Results to docs/benchmarks/creator.json.
+process, as a user runs it) on a 30 s 720p clip. (e) Faces in thumbnail candidates: the face scorer's finder,
+the same detector with `reelkit faces`' re-framed searches, and OpenCV's face cascade with an eye check (the
+scorer's finder until 2026-12-06), on real face photos (face crops) pasted into 720x1280 frames at four sizes
+and on frames without faces. Results to
+docs/benchmarks/creator.json.
 """
 
 from __future__ import annotations
@@ -95,18 +100,120 @@ def analyze_part(repeats: int) -> dict:
             "median_wall_seconds": sorted(runs)[len(runs) // 2], "stage_seconds_last_run": report["timings"]}
 
 
+FACE_SHARES = (0.14, 0.25, 0.45, 0.7)  # face height / the frame's short side
+
+
+class CascadeFaceFinder:
+    """The baseline: OpenCV's frontal-face Haar cascade on the frame shrunk until a face of 10 % of its short
+    side fills the cascade's 24-px window, keeping a face only where the eye cascade finds an eye in its
+    upper five eighths (minNeighbors 5 and 3)."""
+
+    def __init__(self) -> None:
+        import cv2
+
+        self.cv2 = cv2
+        self.face = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        self.eye = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
+
+    def __call__(self, rgb):
+        from types import SimpleNamespace
+
+        cv2 = self.cv2
+        height, width = rgb.shape[:2]
+        scale = min(1.0, 24 / (0.1 * min(height, width)))
+        small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        found = []
+        for x, y, w, h in self.face.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)):
+            upper = gray[y:y + (5 * h) // 8, x:x + w]
+            side = max(8, upper.shape[1] // 10)
+            if len(self.eye.detectMultiScale(upper, scaleFactor=1.1, minNeighbors=3, minSize=(side, side))):
+                found.append(SimpleNamespace(box=tuple(v / scale for v in (x, y, x + w, y + h))))
+        return found
+
+
+def faces_part(photos: int, finders: dict | None = None) -> dict:
+    """Recall of faces at each size and the number of faceless frames with a false face, per finder (name ->
+    finder; None is the scorer's default), through :meth:`FaceScorer.detect` (faces under 10 % of the short
+    side do not count)."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from reelkit.faces.data import load_labels, read_rgb, stratified_split
+    from reelkit.thumbnails import Candidate, FaceScorer
+    from reelkit.video import VideoReader
+
+    rng = np.random.default_rng(0)
+    width, height = 720, 1280
+
+    def frame_from(image: np.ndarray) -> np.ndarray:
+        image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
+        scale = max(height / image.shape[0], width / image.shape[1]) * rng.uniform(1.0, 1.6)
+        size = (int(image.shape[1] * scale) + 1, int(image.shape[0] * scale) + 1)
+        big = np.asarray(Image.fromarray(image).resize(size))
+        y, x = rng.integers(0, big.shape[0] - height + 1), rng.integers(0, big.shape[1] - width + 1)
+        return np.ascontiguousarray(big[y:y + height, x:x + width])
+
+    dataset = load_labels()
+    test = stratified_split(dataset.labels).test[:photos]
+    backgrounds = [skimage.data.coffee(), skimage.data.rocket(), skimage.data.hubble_deep_field()]
+    positives: list[tuple[float, np.ndarray]] = []
+    for number, index in enumerate(test):
+        share = FACE_SHARES[number % len(FACE_SHARES)] * rng.uniform(0.85, 1.15)
+        side = int(share * width)  # the data set's photos are face crops: the face fills the photo
+        frame = frame_from(backgrounds[number % len(backgrounds)])
+        x, y = rng.integers(0, width - side), rng.integers(0, height - side)
+        photo = read_rgb(dataset.folder / "images" / dataset.names[index])
+        frame[y:y + side, x:x + side] = np.asarray(Image.fromarray(photo).resize((side, side)))
+        positives.append((FACE_SHARES[number % len(FACE_SHARES)], frame))
+    negatives = [(f"demo.mp4 at {f.time:.1f} s", f.rgb()) for f in VideoReader(ROOT / "examples" / "demo.mp4")
+                 if f.index % 3 == 0]  # a dahlia
+    for name in ("coffee", "rocket", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina", "coins", "moon",
+                 "page", "text", "grass", "gravel", "brick", "colorwheel", "logo", "cell"):
+        negatives += [(f"skimage.data.{name}", frame_from(getattr(skimage.data, name)())) for _ in range(4)]
+    results: dict = {"photos": f"the first {photos} test-split photos of ../shared/data/facial_expressions, pasted into "
+                         "720x1280 crops of scikit-image photos (coffee, rocket, Hubble) so that the face is about "
+                         f"{', '.join(f'{s:.0%}' for s in FACE_SHARES)} of the 720-px side (+-15 %), in turn",
+               "faceless": f"{len(negatives)} frames: every third frame of examples/demo.mp4 (a dahlia) and 4 random "
+                           "720x1280 crops of each of 16 scikit-image photos without a human face (a cat among them)"}
+    if finders is None:
+        from reelkit.faces.detect import FaceDetector, TinyFaceDetector
+
+        finders = {"FrameFaceFinder: face-api's tiny detector, then one grey-bordered search (the scorer's)": None,
+                   "face-api's tiny detector, one search": TinyFaceDetector(),
+                   "FaceDetector: the same, then up to six grey-bordered searches (reelkit faces)": FaceDetector(),
+                   "OpenCV face cascade + eye check (the scorer's finder before)": CascadeFaceFinder()}
+    for name, finder in finders.items():
+        scorer = FaceScorer(finder=finder)
+        scorer.detect(Candidate.from_rgb(positives[0][1]))  # warm-up
+        started = time.perf_counter()
+        found = [bool(scorer.detect(Candidate.from_rgb(frame))) for _, frame in positives]
+        false = [name for name, frame in negatives if scorer.detect(Candidate.from_rgb(frame))]
+        seconds = time.perf_counter() - started
+        results[name] = {
+            "recall_by_face_share": {f"{share:.2f}": float(np.mean([hit for (s, _), hit in zip(positives, found)
+                                                                    if s == share])) for share in FACE_SHARES},
+            "recall": float(np.mean(found)), "false_face_frames": len(false), "false_faces_in": false,
+            "faceless_frames": len(negatives),
+            "ms_per_frame": 1000 * seconds / (len(positives) + len(negatives))}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", default="headlines,popularity,thumbnails,analyze")
+    parser.add_argument("--parts", default="headlines,popularity,thumbnails,analyze,faces")
     parser.add_argument("--archive-videos", type=int, default=200, help="Held-out demo archive size.")
     parser.add_argument("--thumbnail-videos", type=int, default=10)
+    parser.add_argument("--face-photos", type=int, default=240, help="Face photos pasted into frames (faces part).")
     parser.add_argument("--analyze-repeats", type=int, default=3, help="Runs of `reelkit analyze` timed (median reported).")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmarks" / "creator.json")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     runners = {"headlines": headlines_part, "popularity": lambda: popularity_part(args.archive_videos),
-               "thumbnails": lambda: thumbnails_part(args.thumbnail_videos), "analyze": lambda: analyze_part(args.analyze_repeats)}
+               "thumbnails": lambda: thumbnails_part(args.thumbnail_videos),
+               "analyze": lambda: analyze_part(args.analyze_repeats), "faces": lambda: faces_part(args.face_photos)}
     for part in parts:
         print(f"running {part} ...", file=sys.stderr)
         results[part] = runners[part]()

@@ -91,3 +91,44 @@ def test_a_black_video_still_gets_a_report(tmp_path):
     assert report["rejected_candidates"]["black"] >= 1  # the counts behind the note
     assert report["files"]["contact_sheet"] is None
     assert "No usable thumbnail" in (out / "report.html").read_text()
+
+
+def test_face_boxes_are_reported_in_pixels_of_the_video():
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from reelkit.analyze.pipeline import _FaceLog
+    from reelkit.thumbnails import Candidate, FaceScorer
+
+    # A 2560-px-wide video's candidates are shrunk to 1280 px; the report's boxes are in the video's pixels.
+    astronaut = skimage.data.astronaut()
+    shrunk = Candidate.from_rgb(np.asarray(Image.fromarray(astronaut).resize((256, 256))))
+    log = _FaceLog(FaceScorer(), video_width=512)
+    log(shrunk)
+    (x0, y0, x1, y1), = [face["box"] for face in log.faces]
+    assert all(isinstance(v, int) for v in (x0, y0, x1, y1))  # the report's schema wants whole pixels
+    assert 140 < x0 < 190 and 50 < y0 < 100 and 250 < x1 < 310 and 160 < y1 < 220  # the face in the 512-px photo
+
+
+def test_faces_of_a_large_phone_video_in_the_report(tmp_path):
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from reelkit.video.encode import write_h264
+
+    # 1440x1440, stored sideways with a display rotation: candidates are turned upright and shrunk to 1280 px.
+    upright = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((1440, 1440)))
+    video = tmp_path / "astronaut.mp4"
+    write_h264(video, [upright] * 10, fps=5, rotation=90)
+    out = tmp_path / "out"
+    result = run_cli("analyze", str(video), "-k", "1", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["faces"], report["thumbnails"]
+    x0, y0, x1, y1 = report["faces"][0]["box"]
+    scale = 1440 / 512  # the astronaut's face is at about (163, 76, 279, 187) in the 512-px photo
+    assert 140 * scale < (x0 + x1) / 2 < 300 * scale and 60 * scale < (y0 + y1) / 2 < 200 * scale
+    assert report["faces"][0]["emotion"] and report["thumbnails"][0]["scores"]["face"] > 0.5

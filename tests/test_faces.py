@@ -313,10 +313,13 @@ def test_emotion_adapter_plugs_into_the_face_scorer(astronaut):
     from reelkit.thumbnails.scorers import FaceScorer
 
     adapter = EmotionAdapter()
-    probabilities = adapter(np.ascontiguousarray(astronaut[60:210, 150:290]))
+    probabilities = adapter(astronaut, (150, 60, 290, 210))
     assert set(probabilities) == set(EMOTIONS) and sum(probabilities.values()) == pytest.approx(1, abs=1e-3)
     score = FaceScorer(emotion=adapter, expressive=("happiness", "surprise"))(Candidate.from_rgb(astronaut))
     assert set(score.details["emotions"]) == set(EMOTIONS)
+    # The scorer's box comes from the same detector as the analyser's, so their emotions agree.
+    analysed = FaceAnalyzer()(astronaut)[0]["emotion"]
+    assert score.details["emotions"] == pytest.approx(analysed, abs=1e-3)
 
 
 def _app() -> typer.Typer:

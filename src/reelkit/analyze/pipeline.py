@@ -30,18 +30,22 @@ class AnalyzeConfig:
 
 
 class _FaceLog:
-    """Wraps the thumbnail ranker's face scorer and keeps every face it sees, for the report."""
+    """Wraps the thumbnail ranker's face scorer and keeps every face it sees, for the report, with boxes in
+    pixels of the video (candidates of a video wider than the thumbnail size are shrunk)."""
 
-    def __init__(self, scorer: Any) -> None:
+    def __init__(self, scorer: Any, video_width: int) -> None:
         self.scorer, self.name, self.weight = scorer, scorer.name, scorer.weight
+        self.video_width = video_width
         self.faces: list[dict[str, Any]] = []
 
     def __call__(self, candidate: Any) -> Any:
         score = self.scorer(candidate)
+        scale = self.video_width / candidate.rgb.shape[1]
         # The scorer judges the emotion of the largest face only (the first box); the others have none.
         for number, box in enumerate(score.details.get("faces", [])):
             emotion = score.details.get("emotions") if number == 0 else None
-            self.faces.append({"time": round(candidate.time, 2), "box": list(box), "emotion": emotion})
+            self.faces.append({"time": round(candidate.time, 2), "box": [int(round(v * scale)) for v in box],
+                               "emotion": emotion})
         return score
 
 
@@ -119,7 +123,7 @@ class VideoAnalyzer:
         started = time.perf_counter()
         lines = stage("overlays", lambda: self.overlays(video))
         scorers = default_scorers(text=False)
-        faces = _FaceLog(next(s for s in scorers if s.name == "face"))
+        faces = _FaceLog(next(s for s in scorers if s.name == "face"), info.width)
         scorers = [faces if s.name == "face" else s for s in scorers]
         scorers.append(_OverlayText(lines, info.width))
         scorers.append(PopularityScorer(self.popularity.frame_score(headline)))

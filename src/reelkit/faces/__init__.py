@@ -18,7 +18,8 @@ from typing import Any
 # Imported on first use: the CLI imports this package to register its commands, and PyTorch and OpenCV
 # would otherwise slow every ``reelkit`` invocation.
 _EXPORTS = {
-    "Detection": "detect", "FaceDetector": "detect", "FaceLandmarks68": "detect", "TinyFaceDetector": "detect",
+    "Detection": "detect", "FaceDetector": "detect", "FaceLandmarks68": "detect", "FrameFaceFinder": "detect",
+    "TinyFaceDetector": "detect",
     "face_api_dir": "detect", "read_tfjs_weights": "detect",
     "CONFIGS": "models", "EMOTIONS": "models", "EmotionalDAN": "models", "EmotionalDANConfig": "models",
     "EmotionAdapter": "pipeline", "EmotionalDANPredictor": "pipeline", "FaceAnalyzer": "pipeline", "annotate": "pipeline",

@@ -132,28 +132,14 @@ class FaceAnalyzer:
 
 
 class EmotionAdapter:
-    """The emotion model of :class:`reelkit.thumbnails.scorers.FaceScorer`: ``face crop (RGB) -> {emotion: p}``.
+    """The emotion model of :class:`reelkit.thumbnails.scorers.FaceScorer`: ``(rgb, face box) -> {emotion: p}``,
+    for a box from face-api's detector, which the scorer uses by default."""
 
-    The crop comes from another detector (OpenCV's cascade), so the face is looked for again inside the
-    crop framed in a grey border; if it is not found the whole crop is taken as the face's box.
-    """
-
-    def __init__(self, predictor: Predictor | None = None, detector: Callable[[np.ndarray], list] | None = None) -> None:
+    def __init__(self, predictor: Predictor | None = None) -> None:
         self.predictor = predictor if predictor is not None else EmotionalDANPredictor.from_name()
-        if detector is None:
-            from reelkit.faces.detect import FaceDetector
 
-            detector = FaceDetector()
-        self.detector = detector
-
-    def __call__(self, crop: np.ndarray) -> dict[str, float]:
-        crop = np.ascontiguousarray(crop)
-        height, width = crop.shape[:2]
-        if height < 8 or width < 8:
-            return {}
-        found = self.detector(crop)
-        box = max(found, key=lambda d: d.score).box if found else (0.0, 0.0, float(width), float(height))
-        return self.predictor(crop, [box])[0]["emotion"]
+    def __call__(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, float]:
+        return self.predictor(np.ascontiguousarray(rgb), [box])[0]["emotion"]
 
 
 # --- drawing -----------------------------------------------------------------------------------------

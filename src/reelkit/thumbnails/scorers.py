@@ -1,8 +1,8 @@
 """Plug-in frame scorers: each rates a candidate in [0, 1] with a short reason a person can read.
 
 A scorer is anything with a ``name``, a ``weight`` and ``__call__(candidate) -> Score``; the ranker
-combines them as a weighted mean. The built-ins judge sharpness, faces (OpenCV's Haar cascade, with an
-optional emotion model), the salient subject (spectral-residual saliency, or any segmenter), overlay
+combines them as a weighted mean. The built-ins judge sharpness, faces (face-api's tiny face detector, with
+an optional emotion model), the salient subject (spectral-residual saliency, or any segmenter), overlay
 text (PP-OCR's detector) and, through :class:`PopularityScorer`, any model of how well a frame will do.
 """
 
@@ -17,7 +17,9 @@ import numpy as np
 from reelkit.errors import ThumbnailError
 from reelkit.thumbnails.candidates import Candidate
 
-EmotionModel = Callable[[np.ndarray], Mapping[str, float]]  # face crop (RGB) -> emotion -> probability
+FaceFinder = Callable[[np.ndarray], Sequence[Any]]  # RGB -> detections, each with a ``box`` (x0, y0, x1, y1)
+# (RGB frame, face box (x0, y0, x1, y1)) -> emotion -> probability
+EmotionModel = Callable[[np.ndarray, tuple[float, float, float, float]], Mapping[str, float]]
 Segmenter = Callable[[np.ndarray], np.ndarray]  # RGB -> subject mask (bool, or probabilities in [0, 1])
 
 
@@ -60,54 +62,47 @@ class SharpnessScorer:
         return Score(value, reason, {"laplacian_variance": round(candidate.sharpness, 1)})
 
 
-CASCADE_WINDOW = 24  # pixels: the training window of OpenCV's frontal-face cascade
+# The long side at which faces are looked for: above the detector's 416-px input, so nothing is lost.
+FINDER_SIDE = 640
 
 
 class FaceScorer:
     """Rewards a visible, reasonably large face that is not cut off by the frame's edge.
 
-    Faces come from OpenCV's frontal-face Haar cascade. A face ``ideal_height`` of the frame's short side
-    or more scores fully, one under ``min_height`` is not looked for, one over ``max_height`` is too close.
-    With ``verify_eyes`` a face counts only if OpenCV's eye cascade finds an eye in its upper part.
-    An optional ``emotion`` model (face crop RGB -> emotion -> probability)
-    lets an expressive face (``expressive`` emotions) count for more.
+    Faces come from ``finder`` (RGB -> detections, each with a ``box``), by default face-api's tiny face
+    detector as :class:`reelkit.faces.detect.FrameFaceFinder` runs it on video frames. A face ``ideal_height`` of
+    the frame's short side or more scores fully; one under ``min_height``, or larger than the frame, does
+    not count; one over ``max_height`` is too close. An optional ``emotion`` model ((RGB frame, face box)
+    -> emotion -> probability) lets an expressive face (``expressive`` emotions) count for more.
     """
 
     name = "face"
 
-    def __init__(self, weight: float = 1.0, emotion: EmotionModel | None = None,
+    def __init__(self, weight: float = 1.0, emotion: EmotionModel | None = None, finder: FaceFinder | None = None,
                  min_height: float = 0.1, ideal_height: float = 0.2, max_height: float = 0.7,
-                 min_neighbors: int = 5, expressive: Sequence[str] = ("happiness", "surprise"),
-                 verify_eyes: bool = True) -> None:
-        self.cascade = _cascade("haarcascade_frontalface_default.xml")
-        # The face cascade alone fires on flowers and textures; a face must also show an eye.
-        self.eye_cascade = _cascade("haarcascade_eye.xml") if verify_eyes else None
+                 expressive: Sequence[str] = ("happiness", "surprise")) -> None:
+        if finder is None:
+            from reelkit.faces.detect import FrameFaceFinder
+
+            finder = FrameFaceFinder()
+        self.finder = finder
         self.weight = weight
         self.emotion = emotion
         self.min_height, self.ideal_height, self.max_height = min_height, ideal_height, max_height
-        self.min_neighbors = min_neighbors
         self.expressive = tuple(expressive)
 
-    def detect(self, candidate: Candidate) -> list[tuple[int, int, int, int]]:
-        """Face boxes (x0, y0, x1, y1) in pixels of ``candidate.rgb``, largest first."""
-        # Shrunk until the smallest face wanted fills the cascade's 24-pixel window: the cascade never
-        # looks below that size, so larger images would only cost time.
+    def detect(self, candidate: Candidate) -> list[tuple[float, float, float, float]]:
+        """Face boxes (x0, y0, x1, y1) in pixels of ``candidate.rgb``, largest first; a box may reach past
+        the frame's edge where the face does."""
         height, width = candidate.rgb.shape[:2]
-        short = min(height, width)
-        small = candidate.resized(round(max(height, width) * min(1.0, CASCADE_WINDOW / (self.min_height * short))))
-        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
-        found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=self.min_neighbors,
-                                              minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
-        scale = candidate.rgb.shape[1] / small.shape[1]
-        if self.eye_cascade is not None:
-            found = [(x, y, w, h) for x, y, w, h in found if self._has_eye(gray[y:y + (5 * h) // 8, x:x + w])]
-        boxes = [tuple(int(round(v * scale)) for v in (x, y, x + w, y + h)) for x, y, w, h in found]
+        small = candidate.resized(FINDER_SIDE)
+        scale = width / small.shape[1]
+        boxes = [tuple(float(v) * scale for v in detection.box) for detection in self.finder(small)]
+        shortest = self.min_height * min(height, width)
+        # A box wider or taller than the frame itself is the detector reading a texture (a page of text,
+        # a retina) as one huge face, never a face in the frame.
+        boxes = [box for box in boxes if shortest <= box[3] - box[1] <= height and box[2] - box[0] <= width]
         return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
-
-    def _has_eye(self, upper_face: np.ndarray) -> bool:
-        side = max(8, upper_face.shape[1] // 10)
-        return len(self.eye_cascade.detectMultiScale(upper_face, scaleFactor=1.1, minNeighbors=3,
-                                                     minSize=(side, side))) > 0
 
     def __call__(self, candidate: Candidate) -> Score:
         boxes = self.detect(candidate)
@@ -123,9 +118,10 @@ class FaceScorer:
         margin = 0.02 * min(height, width)  # a box touching the border means the face runs off it
         if x0 < margin or y0 < margin or x1 > width - margin or y1 > height - margin:
             value, reason = value * 0.6, "a face cut off by the edge"
-        details: dict[str, Any] = {"faces": [list(b) for b in boxes], "face_height": round(share, 3)}
+        details: dict[str, Any] = {"faces": [[round(v, 1) for v in box] for box in boxes],
+                                   "face_height": round(share, 3)}
         if self.emotion is not None:
-            probabilities = {k: float(v) for k, v in self.emotion(candidate.rgb[y0:y1, x0:x1]).items()}
+            probabilities = {k: float(v) for k, v in self.emotion(candidate.rgb, boxes[0]).items()}
             expressive = _clip01(sum(probabilities.get(e, 0.0) for e in self.expressive))
             value *= 0.6 + 0.4 * expressive
             top = max(probabilities, key=probabilities.get, default=None)
@@ -133,14 +129,6 @@ class FaceScorer:
                 reason += f", looking {top}"
             details["emotions"] = probabilities
         return Score(_clip01(value), reason, details)
-
-
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    path = cv2.data.haarcascades + name
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise ThumbnailError(f"cannot load OpenCV's cascade {path}; reinstall opencv-python")
-    return cascade
 
 
 def spectral_residual_saliency(rgb: np.ndarray, width: int = 64) -> np.ndarray:
