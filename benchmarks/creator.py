@@ -172,11 +172,12 @@ def faces_part(photos: int, finders: dict | None = None) -> dict:
     for name in ("coffee", "rocket", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina", "coins", "moon",
                  "page", "text", "grass", "gravel", "brick", "colorwheel", "logo", "cell"):
         negatives += [(f"skimage.data.{name}", frame_from(getattr(skimage.data, name)())) for _ in range(4)]
-    results: dict = {"photos": f"the first {photos} test-split photos of ../shared/data/facial_expressions, pasted into "
-                         "720x1280 crops of scikit-image photos (coffee, rocket, Hubble) so that the face is about "
-                         f"{', '.join(f'{s:.0%}' for s in FACE_SHARES)} of the 720-px side (+-15 %), in turn",
-               "faceless": f"{len(negatives)} frames: every third frame of examples/demo.mp4 (a dahlia) and 4 random "
-                           "720x1280 crops of each of 16 scikit-image photos without a human face (a cat among them)"}
+    results: dict = {
+        "photos": f"the first {photos} test-split photos of ../shared/data/facial_expressions, pasted into 720x1280 "
+                  "crops of scikit-image photos (coffee, rocket, Hubble) so that the face is about "
+                  f"{', '.join(f'{s:.0%}' for s in FACE_SHARES)} of the 720-px side (+-15 %), in turn",
+        "faceless": f"{len(negatives)} frames: every third frame of examples/demo.mp4 (a dahlia) and 4 random "
+                    "720x1280 crops of each of 16 scikit-image photos without a human face (a cat among them)"}
     if finders is None:
         from reelkit.faces.detect import FaceDetector, TinyFaceDetector
 
