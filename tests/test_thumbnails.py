@@ -115,8 +115,6 @@ def test_scores_are_in_range_with_reasons(ranked):
 
 
 def test_no_false_faces_on_the_flower(demo_video):
-    from reelkit.video import VideoReader
-
     # The bundled clip is a dahlia (no face) whose petals OpenCV's face cascade took for faces even with
     # its eye check, at 2.9-3.5 s.
     scorer = FaceScorer()
