@@ -104,7 +104,7 @@ def test_face_boxes_are_reported_in_pixels_of_the_video():
     # A 2560-px-wide video's candidates are shrunk to 1280 px; the report's boxes are in the video's pixels.
     astronaut = skimage.data.astronaut()
     shrunk = Candidate.from_rgb(np.asarray(Image.fromarray(astronaut).resize((256, 256))))
-    log = _FaceLog(FaceScorer(), video_width=512)
+    log = _FaceLog(FaceScorer(), video_size=(512, 512))
     log(shrunk)
     (x0, y0, x1, y1), = [face["box"] for face in log.faces]
     assert all(isinstance(v, int) for v in (x0, y0, x1, y1))  # the report's schema wants whole pixels

@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,58 @@ def test_phone_video_stored_sideways_gives_upright_clean_thumbnails(planted, tmp
     for thumbnail in thumbnails:
         assert thumbnail.rgb.shape == (180, 320, 3)
         assert np.abs(thumbnail.rgb.astype(int) - shown[thumbnail.index]).mean() < 4
+
+
+def test_letterbox_bars_are_found_and_a_caption_keeps_its_bar():
+    from reelkit.thumbnails.candidates import letterbox
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 5, (180, 100), dtype=np.uint8) for _ in range(4)]  # black with a little noise
+    for frame in frames:
+        frame[40:150] = rng.integers(30, 250, (110, 100))  # the picture: rows 40-149
+    left, top, right, bottom = letterbox(frames)
+    assert (left, right) == (0.0, 1.0) and 40 / 180 <= top <= 42 / 180 and 148 / 180 <= bottom <= 150 / 180
+    frames[2][10:20, 20:80] = 255  # a caption written in the top bar in one frame
+    assert letterbox(frames)[1] == 0.0 and letterbox(frames)[3] == bottom
+    assert letterbox([np.zeros((180, 100), np.uint8)] * 3) is None  # a dark video, not bars
+    spot = np.zeros((180, 100), np.uint8)
+    spot[80:100] = 200  # a lit band of a ninth of the frame in a dark video
+    assert letterbox([spot]) is None
+    thin = rng.integers(30, 250, (180, 100), dtype=np.uint8)
+    thin[0] = 0  # one dark row: an encoder's edge, not a bar
+    assert letterbox([thin]) is None
+
+
+def test_a_cropped_candidate_maps_boxes_to_and_from_the_video():
+    rgb = np.zeros((400, 200, 3), np.uint8)
+    rgb[100:300] = np.random.default_rng(0).integers(0, 255, (200, 200, 3))
+    candidate = Candidate.from_rgb(rgb)
+    candidate.crop((0.0, 0.25, 1.0, 0.75))
+    assert candidate.rgb.shape == (200, 200, 3) and candidate.gray.shape == (160, 160)
+    assert candidate.rgb.mean() > 100  # the picture (random, mean 127), none of the black bars
+    # The video is 800 px tall, twice the candidate's 400 px frame.
+    assert candidate.to_video([10, 20, 30, 40], (400, 800)) == [20, 240, 60, 280]
+    assert candidate.from_video([20, 240, 60, 280], (400, 800)) == [10, 20, 30, 40]
+
+
+def test_letterboxed_video_gives_thumbnails_without_the_bars(planted, tmp_path):
+    from reelkit.video.encode import write_h264
+
+    path, truth = planted
+    boxed = tmp_path / "boxed.mp4"  # the 320x180 video in a 320x568 portrait frame, as reposts show it
+    write_h264(boxed, (np.pad(frame.rgb(), ((194, 194), (0, 0), (0, 0))) for frame in VideoReader(path)), fps=FPS)
+    result = ThumbnailRanker().rank(boxed, k=5)
+    assert result.crop is not None and result.crop[1] == pytest.approx(194 / 568, abs=0.02)
+    assert clean_share(result.thumbnails, truth, tolerance=1 / FPS) == 1.0
+    shown = {frame.index: frame.rgb() for frame in VideoReader(path)}
+    for thumbnail in result.thumbnails:
+        height, width = thumbnail.rgb.shape[:2]
+        assert width == 320 and 170 <= height <= 180  # the picture, less at most a few edge rows
+        first_row = math.ceil(result.crop[1] * 568) - 194  # rows of the picture cropped with the bar's edge
+        assert np.abs(thumbnail.rgb.astype(int) - shown[thumbnail.index][first_row:first_row + height]).mean() < 4
+    (tmp_path / "out").mkdir()
+    export_thumbnails(result.thumbnails, tmp_path / "out", "boxed", result.rejected, crop=result.crop)
+    assert json.loads((tmp_path / "out" / "boxed_thumbnails.json").read_text())["letterbox_crop"][1] > 0.3
 
 
 def test_near_duplicates_keep_only_the_best(planted, ranked):

@@ -31,39 +31,39 @@ class AnalyzeConfig:
 
 class _FaceLog:
     """Wraps the thumbnail ranker's face scorer and keeps every face it sees, for the report, with boxes in
-    pixels of the video (candidates of a video wider than the thumbnail size are shrunk)."""
+    pixels of the video (candidates of a video wider than the thumbnail size are shrunk, letterbox bars cropped)."""
 
-    def __init__(self, scorer: Any, video_width: int) -> None:
+    def __init__(self, scorer: Any, video_size: tuple[int, int]) -> None:
         self.scorer, self.name, self.weight = scorer, scorer.name, scorer.weight
-        self.video_width = video_width
+        self.video_size = video_size
         self.faces: list[dict[str, Any]] = []
 
     def __call__(self, candidate: Any) -> Any:
         score = self.scorer(candidate)
-        scale = self.video_width / candidate.rgb.shape[1]
         # The scorer judges the emotion of the largest face only (the first box); the others have none.
         for number, box in enumerate(score.details.get("faces", [])):
             emotion = score.details.get("emotions") if number == 0 else None
-            self.faces.append({"time": round(candidate.time, 2), "box": [int(round(v * scale)) for v in box],
-                               "emotion": emotion})
+            video_box = [int(round(v)) for v in candidate.to_video(box, self.video_size)]
+            self.faces.append({"time": round(candidate.time, 2), "box": video_box, "emotion": emotion})
         return score
 
 
 class _OverlayText:
     """The thumbnail text scorer, fed with the overlay lines already read instead of detecting text again."""
 
-    def __init__(self, lines: list[Any], video_width: int) -> None:
+    def __init__(self, lines: list[Any], video_size: tuple[int, int]) -> None:
         from reelkit.thumbnails.scorers import TextScorer
 
         self.scorer = TextScorer()
         self.name, self.weight = self.scorer.name, self.scorer.weight
-        self.lines, self.video_width = lines, video_width
+        self.lines, self.video_size = lines, video_size
 
     def __call__(self, candidate: Any) -> Any:
         height, width = candidate.rgb.shape[:2]
-        scale = width / self.video_width
-        boxes = [[round(v * scale) for v in line.box] for line in self.lines if line.start <= candidate.time <= line.end]
-        boxes = [b for b in boxes if b[3] - b[1] <= self.scorer.max_line_height * height]
+        boxes = [[round(v) for v in candidate.from_video(line.box, self.video_size)]
+                 for line in self.lines if line.start <= candidate.time <= line.end]
+        boxes = [b for b in boxes if b[3] - b[1] <= self.scorer.max_line_height * height
+                 and b[2] > 0 and b[3] > 0 and b[0] < width and b[1] < height]  # not in cropped-away bars
         return self.scorer.score_boxes(boxes, (height, width))
 
 
@@ -123,9 +123,9 @@ class VideoAnalyzer:
         started = time.perf_counter()
         lines = stage("overlays", lambda: self.overlays(video))
         scorers = default_scorers(text=False)
-        faces = _FaceLog(next(s for s in scorers if s.name == "face"), info.width)
+        faces = _FaceLog(next(s for s in scorers if s.name == "face"), (info.width, info.height))
         scorers = [faces if s.name == "face" else s for s in scorers]
-        scorers.append(_OverlayText(lines, info.width))
+        scorers.append(_OverlayText(lines, (info.width, info.height)))
         scorers.append(PopularityScorer(self.popularity.frame_score(headline)))
         # The thumbnail sampler decodes every frame; the popularity model's frames are picked on the way
         # (when the container says how long the video is).
@@ -137,7 +137,8 @@ class VideoAnalyzer:
             ranked, thumbnail_note, rejected = None, str(error), error.rejected
         else:
             thumbnail_note, rejected = None, ranked.rejected
-        thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected) if ranked else []
+        thumb_paths = export_thumbnails(ranked.thumbnails, out_dir, video.stem, ranked.rejected,
+                                        crop=ranked.crop) if ranked else []
         report = stage("popularity", lambda: self.popularity.explain(*picker.result(), headline) if picker
                        else self.popularity(video, headline))
         images = write_explanations(report, out_dir, video.stem)

@@ -55,6 +55,8 @@ class SamplerConfig:
     blend_change: float = 6.0  # mean luma change between the neighbours below which nothing is changing
     blend_residual: float = 0.35  # residual of the blend fit, as a share of that change, for a blend
     motion_residual: float = 0.5  # residual after flow compensation, as a share of the change, for a dissolve
+    bar_luma: float = 24.0  # rows or columns at the edge this dark in every candidate are letterbox bars, cropped
+    min_bar: float = 0.02  # bars thinner than this share of the frame are left (an encoder's dark edge)
 
 
 def _resize_long(image: np.ndarray, side: int) -> np.ndarray:
@@ -77,6 +79,36 @@ def dhash(gray: np.ndarray, size: int = 8) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
+def letterbox(grays: Sequence[np.ndarray], bar_luma: float = 24.0,
+              min_bar: float = 0.02) -> tuple[float, float, float, float] | None:
+    """The picture inside the black bars that every frame shares (letterbox, pillarbox or both), as fractions
+    (left, top, right, bottom) of the frame; None when there are none. A bar's pixels stay under ``bar_luma``
+    in every frame (its 99.5th percentile, so compression noise does not count); a bar with a caption written
+    in it is kept whole."""
+    if not grays or len({g.shape for g in grays}) != 1:
+        return None
+    stack = np.stack(grays)
+    _, height, width = stack.shape
+    dark_rows = np.percentile(stack.transpose(1, 0, 2).reshape(height, -1), 99.5, axis=1) <= bar_luma
+    dark_columns = np.percentile(stack.transpose(2, 0, 1).reshape(width, -1), 99.5, axis=1) <= bar_luma
+
+    def bar(dark: np.ndarray, length: int) -> int:
+        run = len(dark) if dark.all() else int(np.argmin(dark))
+        if run < min_bar * length:
+            return 0
+        # Dark again before the middle: what stopped the run is a caption in the bar, and the bar stays.
+        inner = dark[run:length // 2].astype(np.int8)
+        stretches = np.diff(np.flatnonzero(np.diff(np.concatenate(([0], inner, [0])))))[::2]
+        return 0 if (stretches >= min_bar * length).any() else run + 1  # one more line: the bar's soft edge
+
+    top, bottom = bar(dark_rows, height), bar(dark_rows[::-1], height)
+    left, right = bar(dark_columns, width), bar(dark_columns[::-1], width)
+    # A picture under a fifth of the frame is a dark video, not bars (a 2.39:1 film in a 9:16 frame is 23.5 %).
+    if not top + bottom + left + right or top + bottom > 0.8 * height or left + right > 0.8 * width:
+        return None
+    return left / width, top / height, 1 - right / width, 1 - bottom / height
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
@@ -92,6 +124,9 @@ class Candidate:
     sharpness: float = 0.0  # Laplacian variance of ``gray``
     sharpness_reference: float | None = None  # the video's sharp-frame sharpness, once known
     hash: int = 0
+    # The part of the video frame the pixels show (left, top, right, bottom, fractions): all of it unless
+    # letterbox bars were cropped.
+    frame_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     _sizes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -99,6 +134,33 @@ class Candidate:
         """A candidate from a picture alone (for scoring still images); no sharpness reference."""
         gray = _resize_long(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), analysis_side)
         return cls(time, index, rgb, gray, laplacian_variance(gray), None, dhash(gray))
+
+    def crop(self, box: tuple[float, float, float, float]) -> None:
+        """Keep only ``box`` (left, top, right, bottom as fractions of the frame); sharpness and hash follow."""
+        height, width = self.rgb.shape[:2]
+        left, top = math.ceil(box[0] * width), math.ceil(box[1] * height)
+        right, bottom = math.floor(box[2] * width), math.floor(box[3] * height)
+        self.frame_box = (left / width, top / height, right / width, bottom / height)
+        self.rgb = np.ascontiguousarray(self.rgb[top:bottom, left:right])
+        gray_height, gray_width = self.gray.shape
+        x0, y0, x1, y1 = (round(f * size) for f, size in zip(self.frame_box, (gray_width, gray_height) * 2))
+        self.gray = np.ascontiguousarray(self.gray[y0:y1, x0:x1])
+        self.sharpness, self.hash = laplacian_variance(self.gray), dhash(self.gray)
+        self._sizes.clear()
+
+    def to_video(self, box: Sequence[float], video_size: tuple[int, int]) -> list[float]:
+        """A box (x0, y0, x1, y1) in pixels of ``rgb`` as pixels of the video frame (width, height)."""
+        (left, top, right, bottom), (height, width) = self.frame_box, self.rgb.shape[:2]
+        sx, sy = (right - left) * video_size[0] / width, (bottom - top) * video_size[1] / height
+        ox, oy = left * video_size[0], top * video_size[1]
+        return [ox + box[0] * sx, oy + box[1] * sy, ox + box[2] * sx, oy + box[3] * sy]
+
+    def from_video(self, box: Sequence[float], video_size: tuple[int, int]) -> list[float]:
+        """A box in pixels of the video frame (width, height) as pixels of ``rgb``."""
+        (left, top, right, bottom), (height, width) = self.frame_box, self.rgb.shape[:2]
+        sx, sy = width / ((right - left) * video_size[0]), height / ((bottom - top) * video_size[1])
+        ox, oy = left * video_size[0], top * video_size[1]
+        return [(box[0] - ox) * sx, (box[1] - oy) * sy, (box[2] - ox) * sx, (box[3] - oy) * sy]
 
     def resized(self, max_side: int) -> np.ndarray:
         """The RGB frame with its long side at most ``max_side``; cached, as several scorers share sizes."""
@@ -120,6 +182,7 @@ class Sampling:
     rejections: list[Rejection]
     cuts: list[float]  # times of the first frames of new shots
     dissolves: list[float]  # times of frames found inside a cross-fade
+    crop: tuple[float, float, float, float] | None = None  # the picture inside letterbox bars (see letterbox)
 
     def rejected_counts(self) -> dict[str, int]:
         return {reason: sum(r.reason == reason for r in self.rejections) for reason in REASONS}
@@ -213,6 +276,10 @@ class CandidateSampler:
             if progress and frame_count % 10 == 0:
                 progress(min(frame_count, total), max(total, frame_count))
         settled += [(p.candidate, self._transition(p.candidate, result)) for p in pending]
+        result.crop = letterbox([candidate.gray for candidate, _ in settled], config.bar_luma, config.min_bar)
+        if result.crop is not None:  # a thumbnail with black bars wastes the space a feed gives it
+            for candidate, _ in settled:
+                candidate.crop(result.crop)
         self._judge(settled, result)
         result.rejections.sort(key=lambda r: r.time)
         if progress:

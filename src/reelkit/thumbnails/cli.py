@@ -40,8 +40,9 @@ def thumbnails_command(
         result = ranker.rank(video, top,
                              progress=lambda done, total: progress.update(task, completed=done, total=total))
         progress.update(task, description=f"{video.name}: {len(result.thumbnails)} thumbnails")
-    written = export_thumbnails(result.thumbnails, out, video.stem, result.rejected)
+    written = export_thumbnails(result.thumbnails, out, video.stem, result.rejected, crop=result.crop)
     skipped = ", ".join(f"{n} {reason}" for reason, n in result.rejected.items() if n)
-    console.print(f"{result.candidates} candidate frames; rejected: {skipped or 'none'}", highlight=False)
+    bars = "; black bars cropped" if result.crop else ""
+    console.print(f"{result.candidates} candidate frames; rejected: {skipped or 'none'}{bars}", highlight=False)
     for path in written:
         typer.echo(str(path))

@@ -48,6 +48,7 @@ class RankResult:
     rejected: dict[str, int]  # rejection reason -> candidates rejected for it
     candidates: int  # candidate frames sampled (kept and rejected)
     rejections: list[Rejection]
+    crop: tuple[float, float, float, float] | None = None  # the picture inside letterbox bars, when cropped
 
 
 class ThumbnailRanker:
@@ -120,7 +121,7 @@ class ThumbnailRanker:
         rejected["duplicate"] += len(dropped)
         chosen = self._diverse(kept, sampling, k) if self.one_per_shot else [t for _, t in kept[:k]]
         return RankResult(chosen, rejected, len(sampling.candidates) + len(sampling.rejections),
-                          sorted(rejections, key=lambda r: r.time))
+                          sorted(rejections, key=lambda r: r.time), sampling.crop)
 
     def _diverse(self, ranked: list[tuple[Candidate, Thumbnail]], sampling: Sampling, k: int) -> list[Thumbnail]:
         """The best frame of each shot first, so the choices differ; further frames of the same shots
@@ -239,7 +240,8 @@ def _write_all(files: Mapping[Path, bytes]) -> None:
                 os.unlink(tmp)
 
 
-def report(thumbnails: Sequence[Thumbnail], names: Sequence[str], rejected: Mapping[str, int] | None) -> dict:
+def report(thumbnails: Sequence[Thumbnail], names: Sequence[str], rejected: Mapping[str, int] | None,
+           crop: tuple[float, float, float, float] | None = None) -> dict:
     return {
         "thumbnails": [
             {"rank": rank, "file": name, "time": round(t.time, 3), "frame": t.index, "score": round(t.score, 4),
@@ -248,13 +250,16 @@ def report(thumbnails: Sequence[Thumbnail], names: Sequence[str], rejected: Mapp
             for rank, (t, name) in enumerate(zip(thumbnails, names), 1)
         ],
         "rejected": dict(rejected or {}),
+        "letterbox_crop": None if crop is None else [round(v, 4) for v in crop],
     }
 
 
 def export_thumbnails(thumbnails: Sequence[Thumbnail], out_dir: str | Path, stem: str,
-                      rejected: Mapping[str, int] | None = None, quality: int = 92) -> list[Path]:
+                      rejected: Mapping[str, int] | None = None, quality: int = 92,
+                      crop: tuple[float, float, float, float] | None = None) -> list[Path]:
     """Write ``<stem>_thumb1.jpg`` ..., ``<stem>_contact_sheet.jpg`` and ``<stem>_thumbnails.json``
-    (times, scores, reasons, and the ``rejected`` counts by reason); returns the paths written."""
+    (times, scores, reasons, the ``rejected`` counts by reason, and the letterbox ``crop`` as fractions of the
+    frame, left, top, right, bottom); returns the paths written."""
     if not thumbnails:
         raise ThumbnailError("no thumbnails to export")
     out_dir = Path(out_dir)
@@ -262,7 +267,7 @@ def export_thumbnails(thumbnails: Sequence[Thumbnail], out_dir: str | Path, stem
     for rank, thumbnail in enumerate(thumbnails, 1):
         files[out_dir / f"{stem}_thumb{rank}.jpg"] = _jpeg(Image.fromarray(thumbnail.rgb), quality)
     files[out_dir / f"{stem}_contact_sheet.jpg"] = _jpeg(contact_sheet(thumbnails), quality)
-    content = report(thumbnails, [p.name for p in list(files)[: len(thumbnails)]], rejected)
+    content = report(thumbnails, [p.name for p in list(files)[: len(thumbnails)]], rejected, crop)
     files[out_dir / f"{stem}_thumbnails.json"] = (json.dumps(content, indent=2) + "\n").encode()
     _write_all(files)
     return list(files)
