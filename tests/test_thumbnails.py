@@ -291,3 +291,12 @@ def test_second_choices_from_one_shot_are_spread_in_time(demo_video):
     times = sorted(t.time for t in thumbnails)
     assert len(times) == 5
     assert min(b - a for a, b in zip(times, times[1:])) >= 1.5
+
+
+def test_missing_face_weights_fail_before_any_output(demo_video, tmp_path, monkeypatch):
+    monkeypatch.setenv("REELKIT_FACE_API", str(tmp_path / "nowhere"))
+    for command in ("thumbnails", "analyze"):
+        out = tmp_path / command
+        result = run_cli(command, str(demo_video), "-o", str(out))
+        assert result.returncode == 2 and "face-api weights not found" in result.stderr, command
+        assert "Traceback" not in result.stderr and not out.exists(), command

@@ -107,6 +107,7 @@ class VideoAnalyzer:
         headline = headline.strip() if headline and headline.strip() else None
         load_in_background()  # the headline embedder, needed after the overlays
         self._build()
+        scorers = default_scorers(text=False)  # loads the face models: missing weights fail before any work
         timings: dict[str, float] = {}
         done = 0.0
 
@@ -122,7 +123,6 @@ class VideoAnalyzer:
 
         started = time.perf_counter()
         lines = stage("overlays", lambda: self.overlays(video))
-        scorers = default_scorers(text=False)
         faces = _FaceLog(next(s for s in scorers if s.name == "face"), (info.width, info.height))
         scorers = [faces if s.name == "face" else s for s in scorers]
         scorers.append(_OverlayText(lines, (info.width, info.height)))

@@ -33,8 +33,8 @@ def thumbnails_command(
     if subject not in SUBJECT_SEGMENTERS:
         raise ThumbnailError(f"unknown --subject {subject!r}; choose one of {', '.join(SUBJECT_SEGMENTERS)}")
     VideoReader(video)  # a missing or unreadable file fails here, before any folder is made
+    ranker = ThumbnailRanker.default(every=every, text=not no_text, subject=subject)  # so do missing weights
     out = writable_dir(out if out is not None else video.parent)
-    ranker = ThumbnailRanker.default(every=every, text=not no_text, subject=subject)
     with progress_bar() as progress:
         task = progress.add_task(video.name, total=None)
         result = ranker.rank(video, top,
