@@ -210,11 +210,16 @@ def main() -> None:
     parser.add_argument("--analyze-repeats", type=int, default=3, help="Runs of `reelkit analyze` timed (median reported).")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmarks" / "creator.json")
     args = parser.parse_args()
+    if min(args.archive_videos, args.thumbnail_videos, args.face_photos, args.analyze_repeats) < 1:
+        parser.error("--archive-videos, --thumbnail-videos, --face-photos and --analyze-repeats must be at least 1")
     parts = [p for p in args.parts.split(",") if p]
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     runners = {"headlines": headlines_part, "popularity": lambda: popularity_part(args.archive_videos),
                "thumbnails": lambda: thumbnails_part(args.thumbnail_videos),
                "analyze": lambda: analyze_part(args.analyze_repeats), "faces": lambda: faces_part(args.face_photos)}
+    unknown = [part for part in parts if part not in runners]
+    if unknown:
+        parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(runners)}")
     for part in parts:
         print(f"running {part} ...", file=sys.stderr)
         results[part] = runners[part]()
