@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/creator.py                          # everything (see docs/benchmarks.md)
     .venv/bin/python benchmarks/creator.py --parts popularity,thumbnails
     .venv/bin/python benchmarks/creator.py --parts faces
+    .venv/bin/python benchmarks/creator.py --parts analyze,analyze_hdr
 
 (a) Headlines: Spearman's rho of the shipped headline model, a length-only and a bag-of-words ridge
 baseline on the same held-out channels of the 2017 trending data, and of the same three methods refitted
@@ -10,7 +11,8 @@ in a 5-fold cross-validation grouped by channel (every video scored by models th
 (b) Popularity: AUC of "popular" on a held-out demo archive (backgrounds never trained on) and Grad-CAM
 pointing-game accuracy on every sampled frame that shows the planted star. (c) Thumbnails: share of the top-5 that are clean on videos with
 planted black, blurred, transition and duplicate frames. (d) Wall time of `reelkit analyze` (a fresh
-process, as a user runs it) on a 30 s 720p clip. (e) Faces in thumbnail candidates: the face scorer's finder,
+process, as a user runs it) on a 30 s 720p clip, and (``analyze_hdr``) on the same clip stored as a phone's HDR
+video (HEVC Main 10, HLG), with the overlay lines of both runs. (e) Faces in thumbnail candidates: the face scorer's finder,
 the same detector with `reelkit faces`' re-framed searches, and OpenCV's face cascade with an eye check (the
 scorer's finder until 2026-12-06), on real face photos (face crops) pasted into 720x1280 frames at four sizes
 and on frames without faces. Results to
@@ -78,12 +80,39 @@ def thumbnails_part(videos: int) -> dict:
 
 
 def analyze_part(repeats: int) -> dict:
+    clip = _analyze_clip()
+    return {"video": "1280x720, 30 s, 30 fps (reelkit synth clip --seed 7)", **_time_analyze(clip, repeats, "analyze")}
+
+
+def analyze_hdr_part(repeats: int) -> dict:
+    """The same clip as a phone records it by default (HEVC Main 10, HLG, BT.2020), read tone-mapped."""
+    from reelkit.video import VideoReader
+    from reelkit.video.encode import write_hdr
+
+    clip = _analyze_clip()
+    hdr = CACHE / "analyze_720p_30s_hlg.mp4"
+    if not hdr.is_file():
+        write_hdr(hdr, (frame.rgb() for frame in VideoReader(clip)), fps=30, transfer="hlg", crf=20)
+    timed = _time_analyze(hdr, repeats, "analyze_hdr")
+    report = json.loads((CACHE / "analyze_hdr_out" / "report.json").read_text())
+    sdr_report = CACHE / "analyze_out" / "report.json"
+    sdr_lines = [line["text"] for line in json.loads(sdr_report.read_text())["overlays"]] if sdr_report.is_file() else None
+    return {"video": "the analyze clip re-encoded: HEVC Main 10, HLG, BT.2020 (write_hdr, crf 20)", **timed,
+            "report_hdr": report["video"]["hdr"], "overlay_lines": [line["text"] for line in report["overlays"]],
+            "overlay_lines_sdr_run": sdr_lines}
+
+
+def _analyze_clip() -> Path:
     clip = CACHE / "analyze_720p_30s.mp4"
     if not clip.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(REELKIT), "synth", "clip", str(clip), "--width", "1280", "--height", "720",
                         "--duration", "30", "--seed", "7"], check=True, capture_output=True)
-    out = CACHE / "analyze_out"
+    return clip
+
+
+def _time_analyze(clip: Path, repeats: int, name: str) -> dict:
+    out = CACHE / f"{name}_out"
     runs = []
     for _ in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
@@ -95,9 +124,9 @@ def analyze_part(repeats: int) -> dict:
             raise RuntimeError(result.stderr.strip().splitlines()[-1])
     report = json.loads((out / "report.json").read_text())
     IMAGES.mkdir(parents=True, exist_ok=True)
-    shutil.copy(out / f"{clip.stem}_contact_sheet.jpg", IMAGES / "analyze_contact_sheet.jpg")
-    return {"video": "1280x720, 30 s, 30 fps (reelkit synth clip --seed 7)", "wall_seconds": runs,
-            "median_wall_seconds": sorted(runs)[len(runs) // 2], "stage_seconds_last_run": report["timings"]}
+    shutil.copy(out / f"{clip.stem}_contact_sheet.jpg", IMAGES / f"{name}_contact_sheet.jpg")
+    return {"wall_seconds": runs, "median_wall_seconds": sorted(runs)[len(runs) // 2],
+            "stage_seconds_last_run": report["timings"]}
 
 
 FACE_SHARES = (0.14, 0.25, 0.45, 0.7)  # face height / the frame's short side
@@ -203,7 +232,7 @@ def faces_part(photos: int, finders: dict | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", default="headlines,popularity,thumbnails,analyze,faces")
+    parser.add_argument("--parts", default="headlines,popularity,thumbnails,analyze,analyze_hdr,faces")
     parser.add_argument("--archive-videos", type=int, default=200, help="Held-out demo archive size.")
     parser.add_argument("--thumbnail-videos", type=int, default=10)
     parser.add_argument("--face-photos", type=int, default=240, help="Face photos pasted into frames (faces part).")
@@ -216,7 +245,8 @@ def main() -> None:
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     runners = {"headlines": headlines_part, "popularity": lambda: popularity_part(args.archive_videos),
                "thumbnails": lambda: thumbnails_part(args.thumbnail_videos),
-               "analyze": lambda: analyze_part(args.analyze_repeats), "faces": lambda: faces_part(args.face_photos)}
+               "analyze": lambda: analyze_part(args.analyze_repeats),
+               "analyze_hdr": lambda: analyze_hdr_part(args.analyze_repeats), "faces": lambda: faces_part(args.face_photos)}
     unknown = [part for part in parts if part not in runners]
     if unknown:
         parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(runners)}")

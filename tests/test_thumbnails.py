@@ -98,6 +98,18 @@ def test_phone_video_stored_sideways_gives_upright_clean_thumbnails(planted, tmp
         assert np.abs(thumbnail.rgb.astype(int) - shown[thumbnail.index]).mean() < 4
 
 
+def test_hdr_phone_video_gives_thumbnails_that_look_like_the_sdr_video(planted, tmp_path):
+    path, truth = planted
+    hdr = tmp_path / "hdr.mp4"
+    make_planted_video(hdr, seed=3, width=320, height=180, duration=10.0, fps=FPS, hdr="hlg")
+    thumbnails = ThumbnailRanker()(hdr, k=5)
+    assert clean_share(thumbnails, truth, tolerance=1 / FPS) == 1.0
+    shown = {frame.index: frame.rgb() for frame in VideoReader(path)}
+    # Read as SDR, these HLG frames differ from the SDR video's by 6-18 grey levels on average; tone-mapped, by 2-6.
+    differences = [np.abs(t.rgb.astype(int) - shown[t.index]).mean() for t in thumbnails]
+    assert max(differences) < 8 and np.mean(differences) < 6, differences
+
+
 def test_letterbox_bars_are_found_and_a_caption_keeps_its_bar():
     from reelkit.thumbnails.candidates import letterbox
 

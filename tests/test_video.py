@@ -72,6 +72,69 @@ def test_video_stored_with_a_display_rotation_is_read_upright(tmp_path, rotation
     assert frame.small_bgr(2).shape == (32, 16, 3)
 
 
+def _rgb_to_xyz(primaries: list[tuple[float, float]], white: tuple[float, float] = (0.3127, 0.3290)):
+    import numpy as np
+
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+
+    columns = np.stack([xyz(*p) for p in primaries], axis=1)
+    return columns * np.linalg.solve(columns, xyz(*white))
+
+
+def test_hdr_transfer_functions_meet_the_itu_anchors():
+    import numpy as np
+
+    from reelkit.video import hdr
+
+    assert hdr.pq_eotf(np.array(1.0)) == pytest.approx(10000)
+    nits = np.array([0.01, 1.0, 100.0, 203.0, 1000.0, 4000.0])
+    assert hdr.pq_eotf(hdr.pq_inverse_eotf(nits)) == pytest.approx(nits, rel=1e-6)
+    assert hdr.pq_inverse_eotf(203.0) == pytest.approx(0.58, abs=0.005)  # BT.2408: reference white is PQ 58 %
+    signal = np.linspace(0, 1, 11)
+    assert hdr.hlg_oetf(hdr.hlg_inverse_oetf(signal)) == pytest.approx(signal, abs=1e-7)  # the constants have 8 digits
+    assert hdr.hlg_inverse_oetf(0.5) == pytest.approx(1 / 12)
+    # BT.2408: HLG reference white, 75 % signal, is 203 nits on a 1000-nit display (a grey's Y_S is its E).
+    assert 1000 * hdr.hlg_inverse_oetf(0.75) ** hdr.hlg_system_gamma(1000) == pytest.approx(203, abs=1)
+    bt709 = _rgb_to_xyz([(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)])
+    bt2020 = _rgb_to_xyz([(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)])
+    assert hdr.BT2020_TO_BT709 == pytest.approx(np.linalg.inv(bt709) @ bt2020, abs=2e-4)
+    light = np.array([1.0, 50.0, 80.0, 203.0, 500.0, 1000.0])
+    mapped = hdr.bt2390_eetf(light, 1000, 203)
+    assert mapped[:3] == pytest.approx(light[:3], rel=1e-6)  # shadows and mid-tones pass unchanged
+    assert mapped[-1] == pytest.approx(203, rel=1e-6) and np.all(np.diff(mapped) > 0)
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"])
+def test_hdr_video_is_read_tone_mapped_to_sdr(tmp_path, transfer):
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    from reelkit.video.encode import write_h264, write_hdr
+
+    picture = np.ascontiguousarray(data.astronaut()[::4, ::4])
+    picture[:16, :16] = (255, 255, 255)
+    picture[:16, 16:32] = (200, 30, 30)
+    write_h264(tmp_path / "sdr.mp4", [picture] * 2, fps=5, crf=10)
+    write_hdr(tmp_path / "hdr.mp4", [picture] * 2, fps=5, transfer=transfer, crf=10)
+    assert probe(tmp_path / "hdr.mp4").hdr == transfer and probe(tmp_path / "sdr.mp4").hdr is None
+    frame = next(iter(VideoReader(tmp_path / "hdr.mp4")))
+    sdr_frame = next(iter(VideoReader(tmp_path / "sdr.mp4")))
+    rgb, sdr = frame.rgb(), sdr_frame.rgb().astype(int)
+    assert rgb.dtype == np.uint8 and rgb.shape == picture.shape
+    # Read as SDR, the HDR pixels look flat and dim; tone-mapped, they are the SDR video's, except that the
+    # highlights (the white suit) roll off a little.
+    assert np.abs(frame.frame.to_ndarray(format="rgb24").astype(int) - sdr).mean() > 15
+    below_knee = picture.max(axis=2) < 170
+    assert np.abs(rgb.astype(int) - sdr)[below_knee].mean() < 4 and np.abs(rgb.astype(int) - sdr).mean() < 7
+    assert rgb[:16, :16].mean() > 220 and rgb[4:12, 20:28].mean(axis=(0, 1)) == pytest.approx((200, 30, 30), abs=12)
+    assert np.abs(frame.gray().astype(int) - sdr_frame.gray()).mean() < 3
+    half = frame.resized(64, 64, "bgr24")  # scaled in HDR, then tone-mapped: as the full picture, shrunk
+    assert np.abs(half[..., ::-1].astype(int) - cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)).mean() < 4
+    assert np.abs(frame.small_bgr(2).astype(int) - half).mean() < 1
+
+
 @pytest.mark.parametrize("kind, message", [
     ("missing", "no such file"),
     ("directory", "is a folder"),

@@ -149,7 +149,7 @@ class VideoAnalyzer:
         result = {
             "reelkit_version": __version__,
             "video": {"path": str(video), "name": video.name, "width": info.width, "height": info.height,
-                      "fps": round(info.fps, 3), "duration": round(info.duration, 3)},
+                      "fps": round(info.fps, 3), "duration": round(info.duration, 3), "hdr": info.hdr},
             "headline": headline,
             "overlays": [line.to_dict() for line in lines],
             "faces": faces.faces,

@@ -20,7 +20,8 @@ REPORT_SCHEMA: dict[str, Any] = {
                  "headlines", "timings", "files"],
     "properties": {
         "reelkit_version": {"type": "string"},
-        "video": {"type": "object", "required": ["path", "name", "width", "height", "fps", "duration"]},
+        "video": {"type": "object", "required": ["path", "name", "width", "height", "fps", "duration"],
+                  "properties": {"hdr": {"enum": ["hlg", "pq", None]}}},
         "headline": {"type": ["string", "null"]},
         "overlays": {"type": "array", "items": {
             "type": "object", "required": ["text", "start", "end", "box", "confidence"],

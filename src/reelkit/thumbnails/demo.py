@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 
 from reelkit.text.formats import atomic_write
 from reelkit.text.synth import load_photo
-from reelkit.video.encode import write_h264
+from reelkit.video.encode import write_h264, write_hdr
 
 # Photos bundled with the libraries (no download): faces, animals, objects, scenes, greyscale.
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins")
@@ -148,9 +148,10 @@ def _render(plan: _Plan, t: float, width: int, height: int, rng: np.random.Gener
 
 
 def make_planted_video(path: str | Path, seed: int, width: int = 640, height: int = 360, duration: float = 12.0,
-                       fps: int = 24, crf: int = 23, rotation: int = 0) -> dict:
+                       fps: int = 24, crf: int = 23, rotation: int = 0, hdr: str | None = None) -> dict:
     """Render an H.264 video with planted bad frames; returns its truth, also written as ``<stem>.truth.json``.
-    A ``rotation`` stores the same picture as a phone would (see :func:`reelkit.video.encode.write_h264`).
+    A ``rotation`` stores the same picture as a phone would (see :func:`reelkit.video.encode.write_h264`);
+    ``hdr="hlg"`` or ``"pq"`` stores it as a phone's HDR video instead (HEVC, :func:`~reelkit.video.encode.write_hdr`).
 
     The truth maps each kind in :data:`BAD_KINDS` (and ``static``, the still stretches whose frames are
     near-duplicates) to a list of ``[start, end]`` seconds, plus the video's ``duration`` and ``fps``.
@@ -160,8 +161,13 @@ def make_planted_video(path: str | Path, seed: int, width: int = 640, height: in
     rng = np.random.default_rng(seed)
     plan = _plan(rng, duration, width / height)
     noise = np.random.default_rng(seed + 1)
-    write_h264(path, (_render(plan, index / fps, width, height, noise) for index in range(int(round(duration * fps)))),
-               fps, crf, rotation)
+    frames = (_render(plan, index / fps, width, height, noise) for index in range(int(round(duration * fps))))
+    if hdr is None:
+        write_h264(path, frames, fps, crf, rotation)
+    elif rotation:
+        raise ValueError("an HDR planted video is written unrotated")
+    else:
+        write_hdr(path, frames, fps, hdr, crf)
     truth = {**plan.truth, "duration": duration, "fps": fps, "width": width, "height": height, "seed": seed}
     atomic_write(path.with_suffix(".truth.json"), json.dumps(truth, indent=2) + "\n")
     return truth

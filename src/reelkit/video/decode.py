@@ -13,9 +13,16 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from reelkit.errors import VideoError
+from reelkit.video.hdr import TRANSFERS, tone_mapper_for
 
 # Pixel formats whose first plane is full-resolution 8-bit luma.
 PLANAR_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"})
+
+# High-bit-depth planar YUV (what FFmpeg's software decoders give for HDR video): luma bits.
+HIGH_BIT_DEPTH_YUV = {f"yuv{sampling}p{bits}le": bits for sampling in ("420", "422", "444") for bits in (10, 12)}
+FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+# From tone-mapped RGB to each format `DecodedFrame.resized` gives.
+SDR_CONVERSIONS = {"rgb24": None, "bgr24": cv2.COLOR_RGB2BGR, "gray": cv2.COLOR_RGB2GRAY}
 
 # The turn that shows a frame upright, for each display rotation (degrees counterclockwise).
 UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
@@ -40,12 +47,14 @@ class VideoInfo:
     # Degrees counterclockwise (0, 90, 180 or 270) by which the container's display matrix turns the coded
     # picture: phones store a portrait video as landscape sensor pixels plus this rotation.
     rotation: int = 0
+    hdr: str | None = None  # "hlg" or "pq" for HDR video (read tone-mapped to SDR), None for SDR
 
 
 @dataclass
 class DecodedFrame:
     """A decoded frame and its presentation time; pixel arrays are made on demand, upright as displayed
-    (``rotation`` is the stream's :attr:`VideoInfo.rotation`)."""
+    (``rotation`` is the stream's :attr:`VideoInfo.rotation`), and 8-bit SDR BT.709 even for HDR video
+    (tone-mapped, see :mod:`reelkit.video.hdr`)."""
 
     index: int
     time: float
@@ -61,11 +70,24 @@ class DecodedFrame:
         return self.frame.width if self.rotation % 180 else self.frame.height
 
     def rgb(self) -> np.ndarray:
+        mapper = tone_mapper_for(self.frame)
+        if mapper is not None:
+            return self._upright(mapper.rgb(self.frame.to_ndarray(format="rgb48le")))
         return self._upright(self.frame.to_ndarray(format="rgb24"))
 
     def gray(self) -> np.ndarray:
-        """The full-resolution luma plane (uint8): for unrotated planar YUV video, a view of the Y plane."""
-        if self.frame.format.name in PLANAR_YUV:
+        """The full-resolution luma plane (uint8): for unrotated planar YUV video, a view of the Y plane; for
+        HDR video, its luma plane tone-mapped."""
+        name = self.frame.format.name
+        mapper = tone_mapper_for(self.frame)
+        if mapper is not None:
+            bits = HIGH_BIT_DEPTH_YUV.get(name)
+            if bits is None:
+                return cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY)
+            plane = self.frame.planes[0]
+            rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
+            return self._upright(mapper.luma_table(bits, self.frame.color_range == FULL_RANGE)[rows])
+        if name in PLANAR_YUV:
             plane = self.frame.planes[0]
             rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
             return self._upright(rows[:, : plane.width])
@@ -77,12 +99,20 @@ class DecodedFrame:
         across frames reuses its scaler."""
         if self.rotation % 180:
             width, height = height, width
+        mapper = tone_mapper_for(self.frame)
+        scaled_format = "rgb48le" if mapper is not None else format
         if reformatter is None:
-            scaled = self.frame.reformat(width=width, height=height, format=format, interpolation="AREA")
+            scaled = self.frame.reformat(width=width, height=height, format=scaled_format, interpolation="AREA")
         else:
-            scaled = reformatter.reformat(self.frame, width=width, height=height, format=format,
+            scaled = reformatter.reformat(self.frame, width=width, height=height, format=scaled_format,
                                           interpolation="AREA")
-        return self._upright(scaled.to_ndarray())
+        if mapper is None:
+            return self._upright(scaled.to_ndarray())
+        if format not in SDR_CONVERSIONS:
+            raise ValueError(f"HDR frames resize to {', '.join(SDR_CONVERSIONS)}, not {format}")
+        sdr = mapper.rgb(scaled.to_ndarray())
+        conversion = SDR_CONVERSIONS[format]
+        return self._upright(sdr if conversion is None else cv2.cvtColor(sdr, conversion))
 
     def small_bgr(self, scale: int) -> np.ndarray:
         """The frame shrunk ``scale`` times (area averaging), as BGR for OpenCV-based analysers."""
@@ -137,8 +167,8 @@ def _reason(error: Exception) -> str:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read a video's displayed size and rotation, frame rate, declared duration and codec (decoding only the
-    first frame)."""
+    """Read a video's displayed size and rotation, frame rate, declared duration, codec and HDR transfer
+    (decoding only the first frame)."""
     path = Path(path)
     with _open(path) as container:
         return _info(path, container)
@@ -156,20 +186,22 @@ def _info(path: Path, container: av.container.InputContainer) -> VideoInfo:
     width, height = stream.codec_context.width, stream.codec_context.height
     if width <= 0 or height <= 0:
         raise VideoError(f"{path}: video stream has no picture size (corrupt header?)")
-    rotation = _display_rotation(container)
+    rotation, hdr = _first_frame_facts(container)
     if rotation % 180:
         width, height = height, width
-    return VideoInfo(path, width, height, float(rate), duration, stream.codec_context.name, rotation)
+    return VideoInfo(path, width, height, float(rate), duration, stream.codec_context.name, rotation, hdr)
 
 
-def _display_rotation(container: av.container.InputContainer) -> int:
-    """The display matrix's rotation, rounded to a quarter turn, read from the first frame: FFmpeg hands
-    the stream's matrix to every decoded frame, and PyAV reads it nowhere else."""
+def _first_frame_facts(container: av.container.InputContainer) -> tuple[int, str | None]:
+    """The display matrix's rotation, rounded to a quarter turn, and the HDR transfer, read from the first
+    frame: FFmpeg hands the stream's matrix to every decoded frame, and PyAV reads it nowhere else."""
     try:
         first = next(container.decode(video=0), None)
     except av.FFmpegError:
-        return 0  # the reader reports the damage, with how far decoding got
-    return 0 if first is None else round(first.rotation / 90) % 4 * 90
+        return 0, None  # the reader reports the damage, with how far decoding got
+    if first is None:
+        return 0, None
+    return round(first.rotation / 90) % 4 * 90, TRANSFERS.get(first.color_trc)
 
 
 class VideoReader:

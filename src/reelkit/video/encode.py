@@ -1,12 +1,17 @@
-"""Writing H.264 video with PyAV, for reelkit's generators of test clips and demo archives."""
+"""Writing video with PyAV, for reelkit's generators of test clips and demo archives."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import av
 import numpy as np
+
+from reelkit.video.hdr import PRIMARIES_BT2020, TRANSFER_HLG, TRANSFER_PQ, hdr_from_sdr
+
+BT2020_NCL = 9  # AVColorSpace: BT.2020 non-constant luminance
+LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
 
 def write_h264(path: str | Path, frames: Iterable[np.ndarray], fps: int, crf: int = 23, rotation: int = 0) -> None:
@@ -18,21 +23,59 @@ def write_h264(path: str | Path, frames: Iterable[np.ndarray], fps: int, crf: in
     if rotation % 90:
         raise ValueError(f"rotation must be a multiple of 90 degrees, not {rotation}")
     quarter_turns = rotation // 90 % 4
-    path = Path(path)
+
+    def configure(stream: av.video.stream.VideoStream) -> None:
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        if quarter_turns:
+            stream.set_display_rotation(quarter_turns * 90)
+
+    def picture(rgb: np.ndarray) -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(rgb, -quarter_turns)), format="rgb24")
+
+    _write(Path(path), frames, fps, "libx264", configure, picture)
+
+
+def write_hdr(path: str | Path, frames: Iterable[np.ndarray], fps: int, transfer: str = "hlg", crf: int = 20) -> None:
+    """Encode SDR RGB uint8 frames as a phone's HDR video: HEVC Main 10 in MP4, BT.2020 primaries, tagged
+    HLG (``transfer="hlg"``, what phones record) or PQ (``"pq"``, HDR10), the SDR picture placed in HDR
+    the BT.2408 way (:func:`reelkit.video.hdr.hdr_from_sdr`)."""
+    transfer_code = {"hlg": TRANSFER_HLG, "pq": TRANSFER_PQ}.get(transfer)
+    if transfer_code is None:
+        raise ValueError(f"transfer must be 'hlg' or 'pq', not {transfer!r}")
+    x265_transfer = {"hlg": "arib-std-b67", "pq": "smpte2084"}[transfer]
+
+    def configure(stream: av.video.stream.VideoStream) -> None:
+        stream.pix_fmt = "yuv420p10le"
+        stream.options = {"crf": str(crf), "preset": "ultrafast", "x265-params":
+                          f"log-level=error:colorprim=bt2020:transfer={x265_transfer}:colormatrix=bt2020nc"}
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = PRIMARIES_BT2020, transfer_code, BT2020_NCL
+
+    def picture(rgb: np.ndarray) -> av.VideoFrame:
+        frame = av.VideoFrame.from_ndarray(hdr_from_sdr(rgb, transfer), format="rgb48le")
+        frame = frame.reformat(format="yuv420p10le", dst_colorspace=BT2020_NCL, dst_color_range=LIMITED_RANGE)
+        frame.color_primaries, frame.color_trc, frame.colorspace = PRIMARIES_BT2020, transfer_code, BT2020_NCL
+        return frame
+
+    _write(Path(path), frames, fps, "libx265", configure, picture)
+
+
+def _write(path: Path, frames: Iterable[np.ndarray], fps: int, codec: str,
+           configure: Callable[[av.video.stream.VideoStream], None],
+           picture: Callable[[np.ndarray], av.VideoFrame]) -> None:
     partial = path.with_name(f".{path.stem}.part{path.suffix}")
     try:
         with av.open(str(partial), "w", format="mp4") as container:
             stream = None
             for rgb in frames:
-                rgb = np.rot90(rgb, -quarter_turns)
+                frame = picture(rgb)
                 if stream is None:
-                    stream = container.add_stream("libx264", rate=fps)
-                    stream.height, stream.width = rgb.shape[:2]
-                    stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
-                    if quarter_turns:
-                        stream.set_display_rotation(quarter_turns * 90)
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+                    stream = container.add_stream(codec, rate=fps)
+                    stream.height, stream.width = frame.height, frame.width
+                    configure(stream)
+                frame.pts = None
+                container.mux(stream.encode(frame))
             if stream is not None:
                 container.mux(stream.encode())
         partial.replace(path)
