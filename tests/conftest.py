@@ -49,7 +49,29 @@ def bad_videos(tmp_path: Path) -> dict[str, Path]:
     files["truncated"].write_bytes(data[: len(data) // 3])
     files["unsupported_codec"] = tmp_path / "unknown_codec.avi"
     files["unsupported_codec"].write_bytes(_avi_with_unknown_codec(tmp_path))
+    files["audio_with_cover"] = tmp_path / "song.mp3"
+    _mp3_with_cover_art(files["audio_with_cover"])
     return files
+
+
+def _mp3_with_cover_art(path: Path) -> None:
+    """Half a second of silence with an album cover: FFmpeg lists the cover as a (one-frame) video stream."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        audio = container.add_stream("libmp3lame", rate=44100, layout="mono")
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+        for packet in [*cover.encode(picture.reformat(format="yuvj420p")), *cover.encode()]:
+            container.mux(packet)
+        for index in range(20):
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.int16), format="s16", layout="mono")
+            sound.sample_rate, sound.pts = 44100, index * 1152
+            container.mux(audio.encode(sound))
+        container.mux(audio.encode())
 
 
 def _avi_with_unknown_codec(tmp_path: Path) -> bytes:

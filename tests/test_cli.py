@@ -29,7 +29,7 @@ def _assert_one_line_error(result):
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "not_a_video", "text_file", "empty", "truncated",
-                                  "unsupported_codec"])
+                                  "unsupported_codec", "audio_with_cover"])
 def test_bad_video_gives_one_line_error_and_no_output(bad_videos, clean_dir, kind):
     result = run_cli("overlays", str(bad_videos[kind]), "-o", str(clean_dir), "--format", "srt")
     _assert_one_line_error(result)

@@ -66,7 +66,7 @@ def test_every_route_but_login_needs_the_token(studio, demo_video: Path) -> None
 
 def test_bad_uploads_get_one_line_errors_and_leave_nothing_behind(studio, bad_videos: dict[str, Path]) -> None:
     expected = {"empty": "empty", "truncated": "not a readable video", "not_a_video": "corrupt or truncated",
-                "text_file": "a .txt file is not a video format"}
+                "text_file": "a .txt file is not a video format", "audio_with_cover": "only a cover picture"}
     for kind, words in expected.items():
         response = upload(studio, bad_videos[kind].read_bytes(), filename=bad_videos[kind].name)
         error = response.json()["error"]

@@ -143,6 +143,7 @@ def test_hdr_video_is_read_tone_mapped_to_sdr(tmp_path, transfer):
     ("empty", "empty file"),
     ("truncated", "truncated"),
     ("unsupported_codec", "unsupported video codec"),
+    ("audio_with_cover", "no video stream, only a cover picture"),
 ])
 def test_bad_videos_raise_video_error(bad_videos, kind, message):
     with pytest.raises(VideoError, match=message):

@@ -145,12 +145,21 @@ def _open(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: contains no video stream")
-    stream = container.streams.video[0]
+    if _picture_stream(container) is None:
+        container.close()
+        raise VideoError(f"{path}: contains no video stream, only a cover picture (an audio file?)")
+    stream = _picture_stream(container)
     if stream.codec_context is None or stream.codec_context.name in ("", "none"):
         tag = getattr(stream.codec_context, "codec_tag", "") if stream.codec_context else ""
         container.close()
         raise VideoError(f"{path}: unsupported video codec {tag or 'unknown'!r}")
     return container
+
+
+def _picture_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that moves: a still attached as cover art (an MP3's, an M4A's) is not one."""
+    return next((stream for stream in container.streams.video
+                 if not stream.disposition & av.stream.Disposition.attached_pic), None)
 
 
 def _unreadable(path: Path, reason: str) -> VideoError:
@@ -175,7 +184,7 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def _info(path: Path, container: av.container.InputContainer) -> VideoInfo:
-    stream = container.streams.video[0]
+    stream = _picture_stream(container)
     rate = stream.average_rate or stream.guessed_rate or Fraction(30)
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)
@@ -196,7 +205,7 @@ def _first_frame_facts(container: av.container.InputContainer) -> tuple[int, str
     """The display matrix's rotation, rounded to a quarter turn, and the HDR transfer, read from the first
     frame: FFmpeg hands the stream's matrix to every decoded frame, and PyAV reads it nowhere else."""
     try:
-        first = next(container.decode(video=0), None)
+        first = next(container.decode(_picture_stream(container)), None)
     except av.FFmpegError:
         return 0, None  # the reader reports the damage, with how far decoding got
     if first is None:
@@ -218,7 +227,7 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         container = _open(self.path)
-        stream = container.streams.video[0]
+        stream = _picture_stream(container)
         stream.thread_type = "AUTO"
         time_base = stream.time_base or Fraction(1, 1)
         start = stream.start_time or 0
