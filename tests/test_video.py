@@ -135,6 +135,35 @@ def test_hdr_video_is_read_tone_mapped_to_sdr(tmp_path, transfer):
     assert np.abs(frame.small_bgr(2).astype(int) - half).mean() < 1
 
 
+def test_pq_highlights_roll_off_below_the_peak_the_stream_declares(tmp_path):
+    import av
+    import numpy as np
+
+    from reelkit.video import hdr
+
+    nits = np.array([20.0, 300.0, 1000.0, 2000.0, 4000.0])
+    grey = np.repeat((hdr.pq_inverse_eotf(nits) * 65535).round().astype(np.uint16)[None, :, None], 3, axis=2)
+    for_1000 = hdr.ToneMapper("pq", peak_nits=1000).rgb(grey)[0, :, 0]
+    for_4000 = hdr.ToneMapper("pq", peak_nits=4000).rgb(grey)[0, :, 0]
+    assert list(for_1000[2:]) == [255, 255, 255]  # mapped for 1000 nits, 2000 and 4000 clip to white
+    assert np.all(np.diff(for_4000.astype(int)) > 0) and for_4000[-1] == 255
+    assert for_4000[0] == for_1000[0]  # in the shadows, below both knees, the peak changes nothing
+
+    # HDR10 carries its peak as MaxCLL and the mastering display's luminance; the reader uses it.
+    path = tmp_path / "hdr10.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx265", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p10le"
+        stream.options = {"preset": "ultrafast", "x265-params": "log-level=error:colorprim=bt2020:transfer=smpte2084:"
+                          "colormatrix=bt2020nc:max-cll=4000,400:master-display=G(13250,34500)B(7500,3000)"
+                          "R(34000,16000)WP(15635,16450)L(40000000,50)"}
+        picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 30000, np.uint16), format="rgb48le")
+        container.mux(stream.encode(picture.reformat(format="yuv420p10le")))
+        container.mux(stream.encode())
+    frame = next(iter(VideoReader(path)))
+    assert hdr.tone_mapper_for(frame.frame).peak_nits == 4000 and frame.rgb().dtype == np.uint8
+
+
 @pytest.mark.parametrize("kind, message", [
     ("missing", "no such file"),
     ("directory", "is a folder"),

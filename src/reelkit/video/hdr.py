@@ -5,13 +5,15 @@ Phones record HDR by default (HLG with BT.2020 primaries); read as if it were SD
 and desaturated. FFmpeg converts it with ``zscale`` + ``tonemap``, but PyAV's bundled FFmpeg has no ``zscale``
 (the filter that linearises the signal), so reelkit does the same steps here with lookup tables:
 linear light in nits (BT.2100 EOTF, or HLG's inverse OETF and OOTF), BT.2020 to BT.709 primaries, the
-BT.2390 EETF that rolls the highlights off into the SDR range, and the BT.1886 encoding for a display whose
-white is HDR reference white (203 nits, BT.2408), as libplacebo and mpv do.
+BT.2390 EETF that rolls the highlights off from the stream's peak (an HDR10 stream's MaxCLL or mastering peak;
+1000 nits for HLG and for PQ that declares none) into the SDR range, and the BT.1886 encoding for a display
+whose white is HDR reference white (203 nits, BT.2408), as libplacebo and mpv do.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from functools import lru_cache
 
 import av
@@ -153,8 +155,8 @@ class ToneMapper:
 
 
 @lru_cache(maxsize=8)
-def _tone_mapper(transfer: str, bt2020: bool) -> ToneMapper:
-    return ToneMapper(transfer, bt2020)
+def _tone_mapper(transfer: str, bt2020: bool, peak_nits: float) -> ToneMapper:
+    return ToneMapper(transfer, bt2020, peak_nits)
 
 
 def tone_mapper_for(frame: av.VideoFrame) -> ToneMapper | None:
@@ -162,7 +164,29 @@ def tone_mapper_for(frame: av.VideoFrame) -> ToneMapper | None:
     transfer = TRANSFERS.get(frame.color_trc)
     if transfer is None:
         return None
-    return _tone_mapper(transfer, frame.color_primaries == PRIMARIES_BT2020)
+    peak = content_peak_nits(frame) if transfer == "pq" else DEFAULT_PEAK_NITS  # HLG is relative to its display
+    return _tone_mapper(transfer, frame.color_primaries == PRIMARIES_BT2020, peak)
+
+
+def content_peak_nits(frame: av.VideoFrame) -> float:
+    """The brightest light a PQ stream says it holds: its MaxCLL (CTA-861.3 content light level), else its
+    mastering display's peak (SMPTE ST 2086), else 1000 nits. FFmpeg hands both to every decoded frame."""
+    light_level = mastering_peak = None
+    for side in frame.side_data:
+        kind = side.type.name
+        if kind == "CONTENT_LIGHT_LEVEL":
+            data = bytes(side)
+            light_level = struct.unpack_from("<I", data)[0] if len(data) >= 8 else None  # AVContentLightMetadata
+        elif kind == "MASTERING_DISPLAY_METADATA":
+            data = bytes(side)
+            if len(data) >= 88:  # AVMasteringDisplayMetadata: max_luminance (a rational) at 72, has_luminance at 84
+                numerator, denominator = struct.unpack_from("<2i", data, 72)
+                if struct.unpack_from("<i", data, 84)[0] and denominator > 0:
+                    mastering_peak = numerator / denominator
+    for peak in (light_level, mastering_peak):
+        if peak is not None and SDR_WHITE_NITS < peak <= 10000:
+            return float(peak)
+    return DEFAULT_PEAK_NITS
 
 
 def hdr_from_sdr(rgb: np.ndarray, transfer: str) -> np.ndarray:
