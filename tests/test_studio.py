@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -277,7 +278,9 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
     busy = upload(studio, demo_video.read_bytes(), filename="busy.mp4").json()
     done = upload(studio, demo_video.read_bytes(), filename="done.mp4").json()
     report_dir = settings.media_dir / done["id"] / "report"
-    write_report(report_dir)  # a finished analysis, indexed as the worker indexes it
+    report = json.loads(write_report(report_dir).read_text())  # a finished analysis, indexed as the worker does
+    report["video"]["path"] = str(settings.media_dir / done["id"] / "source.mp4")  # what the worker analysed
+    (report_dir / "report.json").write_text(json.dumps(report))
     index_in_archive(settings, report_dir, title="Cat piano lessons", day=dt.date(2026, 12, 1))
     archive = ArchiveIndex(settings.archive)
     archive.add_csv(write_csv(tmp_path / "trending.csv", ROWS))  # the archive's own videos must stay
@@ -287,6 +290,8 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
         return [hit.record.source for hit in search(archive, "my cat learns piano", mode="hybrid", limit=10)]
 
     assert "local" in sources()
+    asked = studio.post("/api/archive/ask", json={"question": "my cat learns piano"}, headers=AUTH).json()
+    assert f"/videos/{done['id']}" in [cited.get("studio_url") for cited in asked["answer"]["citations"]]
     with studio.app.state.sessions.begin() as session:
         session.get(Job, done["job"]["id"]).status = "done"
         session.get(Job, busy["job"]["id"]).status = RUNNING
@@ -309,6 +314,12 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
         assert database.execute("SELECT count(*) FROM embeddings").fetchone()[0] == len(archive)
     assert [v["id"] for v in studio.get("/api/videos", headers=AUTH).json()] == [busy["id"]]
     assert studio.delete(f"/api/videos/{done['id']}", headers=AUTH).status_code == 404
+    # The conversation that cited it keeps the citation, marked deleted and without its dead links.
+    stored = studio.get(f"/api/archive/conversations/{asked['conversation_id']}", headers=AUTH).json()["messages"]
+    cited = [c for c in stored[1]["citations"] if c.get("filename") == "done.mp4"]
+    assert len(cited) == 1 and cited[0]["deleted"] is True and "studio_url" not in cited[0]
+    assert "thumbnail_url" not in cited[0]
+    assert not any(c.get("deleted") for c in stored[1]["citations"] if c is not cited[0])
     studio.post("/login", data={"token": TOKEN, "next": "/"})
     page = studio.get(f"/videos/{done['id']}", headers={"Accept": "text/html"})  # an old link, in a browser
     assert page.status_code == 404 and "text/html" in page.headers["content-type"]

@@ -488,9 +488,25 @@ def install_archive_routes(app: FastAPI, settings: StudioSettings, sessions,
             found = session.get(Conversation, conversation_id) if len(conversation_id) == 32 else None
             if found is None:
                 raise HTTPException(404, f"no conversation {conversation_id[:40]}")
-            return {"conversation_id": found.id, "messages": found.messages}
+            return {"conversation_id": found.id,
+                    "messages": [_without_deleted_links(message, session) for message in found.messages]}
 
     return bot
+
+
+def _without_deleted_links(message: dict[str, Any], session) -> dict[str, Any]:
+    """A stored bot message whose citations of studio videos deleted since are marked ``deleted``, their
+    links (which would open the "not found" page) dropped."""
+    if message.get("role") != "bot" or not message.get("citations"):
+        return message
+    citations = []
+    for cited in message["citations"]:
+        url = cited.get("studio_url")
+        if url and session.get(Video, url.rsplit("/", 1)[-1]) is None:
+            cited = {key: value for key, value in cited.items() if key not in ("studio_url", "thumbnail_url")}
+            cited["deleted"] = True
+        citations.append(cited)
+    return {**message, "citations": citations}
 
 
 def _public_citation(cited: dict[str, Any], settings: StudioSettings, session) -> dict[str, Any]:
