@@ -5,17 +5,17 @@
     .venv/bin/python benchmarks/creator.py --parts faces
     .venv/bin/python benchmarks/creator.py --parts analyze,analyze_hdr
 
-(a) Headlines: Spearman's rho of the shipped headline model, a length-only and a bag-of-words ridge
-baseline on the same held-out channels of the 2017 trending data, and of the same three methods refitted
-in a 5-fold cross-validation grouped by channel (every video scored by models that never saw its channel).
-(b) Popularity: AUC of "popular" on a held-out demo archive (backgrounds never trained on) and Grad-CAM
-pointing-game accuracy on every sampled frame that shows the planted star. (c) Thumbnails: share of the top-5 that are clean on videos with
-planted black, blurred, transition and duplicate frames. (d) Wall time of `reelkit analyze` (a fresh
-process, as a user runs it) on a 30 s 720p clip, and (``analyze_hdr``) on the same clip stored as a phone's HDR
-video (HEVC Main 10, HLG), with the overlay lines of both runs. (e) Faces in thumbnail candidates: the face scorer's finder,
-the same detector with `reelkit faces`' re-framed searches, and OpenCV's face cascade with an eye check (the
-scorer's finder until 2026-12-06), on real face photos (face crops) pasted into 720x1280 frames at four sizes
-and on frames without faces. Results to
+(a) Headlines: Spearman's rho of the shipped headline model, a length-only and a bag-of-words ridge baseline on the
+same held-out channels of the 2017 trending data, and of the same three methods refitted in a 5-fold cross-
+validation grouped by channel (every video scored by models that never saw its channel). (b) Popularity: AUC of
+"popular" on a held-out demo archive (backgrounds never trained on) and Grad-CAM pointing-game accuracy on every
+sampled frame that shows the planted star. (c) Thumbnails: share of the top-5 that are clean on videos with planted
+black, blurred, transition and duplicate frames. (d) Wall time of `reelkit analyze` (a fresh process, as a user
+runs it) on a 30 s 720p clip, and (``analyze_hdr``) on the same clip stored as a phone's HDR video (HEVC Main 10,
+HLG), with the overlay lines of both runs. (e) Faces in thumbnail candidates: the face scorer's finder, the same
+detector with `reelkit faces`' re-framed searches, and OpenCV's face cascade with an eye check (the scorer's finder
+until 2026-12-06), on real face photos (face crops) pasted into 720x1280 frames at four sizes and on frames without
+faces. Results to
 docs/benchmarks/creator.json.
 """
 
@@ -96,7 +96,9 @@ def analyze_hdr_part(repeats: int) -> dict:
     timed = _time_analyze(hdr, repeats, "analyze_hdr")
     report = json.loads((CACHE / "analyze_hdr_out" / "report.json").read_text())
     sdr_report = CACHE / "analyze_out" / "report.json"
-    sdr_lines = [line["text"] for line in json.loads(sdr_report.read_text())["overlays"]] if sdr_report.is_file() else None
+    sdr_lines = None
+    if sdr_report.is_file():
+        sdr_lines = [line["text"] for line in json.loads(sdr_report.read_text())["overlays"]]
     return {"video": "the analyze clip re-encoded: HEVC Main 10, HLG, BT.2020 (write_hdr, crf 20)", **timed,
             "report_hdr": report["video"]["hdr"], "overlay_lines": [line["text"] for line in report["overlays"]],
             "overlay_lines_sdr_run": sdr_lines}
@@ -246,7 +248,8 @@ def main() -> None:
     runners = {"headlines": headlines_part, "popularity": lambda: popularity_part(args.archive_videos),
                "thumbnails": lambda: thumbnails_part(args.thumbnail_videos),
                "analyze": lambda: analyze_part(args.analyze_repeats),
-               "analyze_hdr": lambda: analyze_hdr_part(args.analyze_repeats), "faces": lambda: faces_part(args.face_photos)}
+               "analyze_hdr": lambda: analyze_hdr_part(args.analyze_repeats),
+               "faces": lambda: faces_part(args.face_photos)}
     unknown = [part for part in parts if part not in runners]
     if unknown:
         parser.error(f"unknown part {unknown[0]!r}; choose from {', '.join(runners)}")
