@@ -15,8 +15,7 @@ runs it) on a 30 s 720p clip, and (``analyze_hdr``) on the same clip stored as a
 HLG), with the overlay lines of both runs. (e) Faces in thumbnail candidates: the face scorer's finder, the same
 detector with `reelkit faces`' re-framed searches, and OpenCV's face cascade with an eye check (the scorer's finder
 until 2026-12-06), on real face photos (face crops) pasted into 720x1280 frames at four sizes and on frames without
-faces. Results to
-docs/benchmarks/creator.json.
+faces. Results to docs/benchmarks/creator.json.
 """
 
 from __future__ import annotations
