@@ -6,9 +6,9 @@
     .venv/bin/python benchmarks/creator.py --parts analyze,analyze_hdr
 
 (a) Headlines: Spearman's rho of the shipped headline model, a length-only and a bag-of-words ridge baseline on the
-same held-out channels of the 2017 trending data, and of the same three methods refitted in a 5-fold cross-
-validation grouped by channel (every video scored by models that never saw its channel). (b) Popularity: AUC of
-"popular" on a held-out demo archive (backgrounds never trained on) and Grad-CAM pointing-game accuracy on every
+same held-out channels of the 2017 trending data, and of the same three methods refitted in a 5-fold
+cross-validation grouped by channel (every video scored by models that never saw its channel). (b) Popularity: AUC
+of "popular" on a held-out demo archive (backgrounds never trained on) and Grad-CAM pointing-game accuracy on every
 sampled frame that shows the planted star. (c) Thumbnails: share of the top-5 that are clean on videos with planted
 black, blurred, transition and duplicate frames. (d) Wall time of `reelkit analyze` (a fresh process, as a user
 runs it) on a 30 s 720p clip, and (``analyze_hdr``) on the same clip stored as a phone's HDR video (HEVC Main 10,
