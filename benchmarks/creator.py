@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/creator.py --parts popularity,thumbnails
     .venv/bin/python benchmarks/creator.py --parts faces
     .venv/bin/python benchmarks/creator.py --parts analyze,analyze_hdr
+    .venv/bin/python benchmarks/creator.py --parts analyze_4k --analyze-repeats 1    # only when asked for
 
 (a) Headlines: Spearman's rho of the shipped headline model, a length-only and a bag-of-words ridge baseline on the
 same held-out channels of the 2017 trending data, and of the same three methods refitted in a 5-fold
@@ -12,10 +13,11 @@ of "popular" on a held-out demo archive (backgrounds never trained on) and Grad-
 sampled frame that shows the planted star. (c) Thumbnails: share of the top-5 that are clean on videos with planted
 black, blurred, transition and duplicate frames. (d) Wall time of `reelkit analyze` (a fresh process, as a user
 runs it) on a 30 s 720p clip, and (``analyze_hdr``) on the same clip stored as a phone's HDR video (HEVC Main 10,
-HLG), with the overlay lines of both runs. (e) Faces in thumbnail candidates: the face scorer's finder, the same
-detector with `reelkit faces`' re-framed searches, and OpenCV's face cascade with an eye check (the scorer's finder
-until 2026-12-06), on real face photos (face crops) pasted into 720x1280 frames at four sizes and on frames without
-faces. Results to docs/benchmarks/creator.json.
+HLG), with the overlay lines of both runs; and (``analyze_4k``, only when asked for) on the clip scaled to 4K, both
+ways. (e) Faces in thumbnail candidates: the face scorer's finder, the same detector with `reelkit faces`'
+re-framed searches, and OpenCV's face cascade with an eye check (the scorer's finder until 2026-12-06), on real
+face photos (face crops) pasted into 720x1280 frames at four sizes and on frames without faces. Results to
+docs/benchmarks/creator.json.
 """
 
 from __future__ import annotations
@@ -101,6 +103,25 @@ def analyze_hdr_part(repeats: int) -> dict:
     return {"video": "the analyze clip re-encoded: HEVC Main 10, HLG, BT.2020 (write_hdr, crf 20)", **timed,
             "report_hdr": report["video"]["hdr"], "overlay_lines": [line["text"] for line in report["overlays"]],
             "overlay_lines_sdr_run": sdr_lines}
+
+
+def analyze_4k_part(repeats: int) -> dict:
+    """The clip at 3840x2160, as H.264 and as a phone's HLG HEVC: overlays are read at 1920x1080."""
+    import cv2
+
+    from reelkit.video import VideoReader
+    from reelkit.video.encode import write_h264, write_hdr
+
+    clip = _analyze_clip()
+    sdr, hdr = CACHE / "analyze_2160p_30s.mp4", CACHE / "analyze_2160p_30s_hlg.mp4"
+    if not sdr.is_file():
+        write_h264(sdr, (cv2.resize(frame.rgb(), (3840, 2160), interpolation=cv2.INTER_CUBIC)
+                         for frame in VideoReader(clip)), fps=30, crf=23)
+    if not hdr.is_file():
+        write_hdr(hdr, (frame.rgb() for frame in VideoReader(clip)), fps=30, transfer="hlg", crf=23,
+                  size=(3840, 2160))
+    return {"video": "the analyze clip scaled to 3840x2160 (bicubic): H.264 crf 23, HEVC Main 10 HLG crf 23",
+            "sdr": _time_analyze(sdr, repeats, "analyze_4k"), "hlg": _time_analyze(hdr, repeats, "analyze_4k_hlg")}
 
 
 def _analyze_clip() -> Path:
@@ -248,6 +269,7 @@ def main() -> None:
                "thumbnails": lambda: thumbnails_part(args.thumbnail_videos),
                "analyze": lambda: analyze_part(args.analyze_repeats),
                "analyze_hdr": lambda: analyze_hdr_part(args.analyze_repeats),
+               "analyze_4k": lambda: analyze_4k_part(args.analyze_repeats),
                "faces": lambda: faces_part(args.face_photos)}
     unknown = [part for part in parts if part not in runners]
     if unknown:

@@ -58,6 +58,28 @@ def test_hdr_phone_video_reads_the_same_lines(demo_video, demo_truth, tmp_path):
     assert scores.mean_cer <= 0.03
 
 
+def test_video_larger_than_the_working_size_is_read_shrunk_with_boxes_in_its_own_pixels(demo_video, demo_truth,
+                                                                                      tmp_path):
+    import cv2
+
+    from reelkit.text import ExtractorConfig
+    from reelkit.video import VideoReader
+    from reelkit.video.encode import write_h264
+
+    # The example at twice its size, read with a working size of its own: the same lines, boxes twice as large.
+    large = tmp_path / "large.mp4"
+    write_h264(large, (cv2.resize(frame.rgb(), (1080, 1920), interpolation=cv2.INTER_CUBIC)
+                       for frame in VideoReader(demo_video)), fps=30, crf=18)
+    extractor = OverlayExtractor(config=ExtractorConfig(max_side=960))
+    lines = extractor(large)
+    scores = score_lines(demo_truth, lines)
+    assert scores.recall == 1.0 and scores.precision == 1.0, [l.text for l in lines]
+    for truth in demo_truth:
+        line = min(lines, key=lambda l: cer(l.text, truth.text))
+        doubled = TextBox(*(2 * v for v in truth.box))
+        assert box_iou(TextBox(*line.box), doubled) > 0.4, (line.box, truth.box)
+
+
 def test_wrapped_caption_gives_two_entries_and_handle_one(extracted, demo_truth):
     _, lines = extracted
     handle = [l for l in lines if l.text == "@bore_my"]

@@ -50,6 +50,7 @@ def test_shot_cut_found(tmp_path):
 
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
 def test_video_stored_with_a_display_rotation_is_read_upright(tmp_path, rotation):
+    import cv2
     import numpy as np
 
     from reelkit.video.encode import write_h264
@@ -70,6 +71,10 @@ def test_video_stored_with_a_display_rotation_is_read_upright(tmp_path, rotation
     half = frame.resized(16, 32)
     assert np.abs(half.astype(int) - upright[::2, ::2]).mean() < 3
     assert frame.small_bgr(2).shape == (32, 16, 3)
+    shrunk = next(iter(VideoReader(path, max_side=32)))  # read at half size, still upright
+    assert (shrunk.width, shrunk.height) == (16, 32)
+    assert np.abs(shrunk.rgb().astype(int) - half).mean() < 2 and shrunk.gray().shape == (32, 16)
+    assert np.abs(shrunk.gray().astype(int) - cv2.resize(luma, (16, 32), interpolation=cv2.INTER_AREA)).max() <= 1
 
 
 def _rgb_to_xyz(primaries: list[tuple[float, float]], white: tuple[float, float] = (0.3127, 0.3290)):

@@ -16,7 +16,7 @@ panning background then stops costing a re-read at every keyframe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal, Protocol
 
@@ -28,6 +28,7 @@ from reelkit.text.detect import PPOCRDetector, TextBox, box_iou
 from reelkit.text.formats import TimedLine
 from reelkit.text.recognize import Reading, TextRecognizer
 from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch
+from reelkit.video.decode import working_size
 
 Progress = Callable[[int, int], None]
 
@@ -43,6 +44,9 @@ class Recognizer(Protocol):
 @dataclass(frozen=True)
 class ExtractorConfig:
     sample_every: float = 0.2  # seconds between keyframes checked for changes
+    # Longer side frames are read at: larger video (1440p, 4K) is read as its 1080p copy would be, which holds
+    # the same text at a quarter of the pixels (0: full size).
+    max_side: int = 1920
     refresh_every: float = 1.0  # seconds between looks for new lines while the frame keeps changing
     probe_side: int = 320  # longer side of the cheap detection that looks for new lines (0: full detections)
     new_text: float = 0.2  # share of a probed box outside the known lines' boxes that makes it a new line
@@ -126,6 +130,17 @@ class _Track:
         return TimedLine(text, round(start, 3), round(end, 3), self.box.as_list(), round(self.best_confidence[text], 4))
 
 
+def _in_video_pixels(lines: list[TimedLine], width: int, height: int, max_side: int) -> list[TimedLine]:
+    """Boxes found in frames read shrunk (``ExtractorConfig.max_side``), in pixels of the video's frame."""
+    read_width, read_height = working_size(width, height, max_side)
+    if (read_width, read_height) == (width, height):
+        return lines
+    x_scale, y_scale = width / read_width, height / read_height
+    return [replace(line, box=[min(width, round(line.box[0] * x_scale)), min(height, round(line.box[1] * y_scale)),
+                               min(width, round(line.box[2] * x_scale)), min(height, round(line.box[3] * y_scale))])
+            for line in lines]
+
+
 def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(_abs_diff(a, b).mean()) if a.size else 0.0
 
@@ -158,8 +173,9 @@ class OverlayExtractor:
                    config=ExtractorConfig(sample_every=sample_every))
 
     def __call__(self, video: str | Path, progress: Progress | None = None) -> list[TimedLine]:
-        reader = VideoReader(video)
-        return self.line_filter(self._track(reader, progress))
+        reader = VideoReader(video, max_side=self.config.max_side)
+        lines = self.line_filter(self._track(reader, progress))
+        return _in_video_pixels(lines, reader.info.width, reader.info.height, self.config.max_side)
 
     # -- the keyframe loop ------------------------------------------------------------------------------
 

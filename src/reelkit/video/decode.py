@@ -60,38 +60,53 @@ class DecodedFrame:
     time: float
     frame: av.VideoFrame
     rotation: int = 0
+    max_side: int = 0  # the picture is read shrunk so that its longer side is at most this (0: full size)
 
     @property
     def width(self) -> int:
-        return self.frame.height if self.rotation % 180 else self.frame.width
+        return self._size[0]
 
     @property
     def height(self) -> int:
-        return self.frame.width if self.rotation % 180 else self.frame.height
+        return self._size[1]
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        width, height = self.frame.width, self.frame.height
+        return working_size(*((height, width) if self.rotation % 180 else (width, height)), self.max_side)
+
+    @property
+    def _shrunk(self) -> bool:
+        return 0 < self.max_side < max(self.frame.width, self.frame.height)
 
     def rgb(self) -> np.ndarray:
+        if self._shrunk:
+            return self.resized(self.width, self.height)
         mapper = tone_mapper_for(self.frame)
         if mapper is not None:
             return self._upright(mapper.rgb(self.frame.to_ndarray(format="rgb48le")))
         return self._upright(self.frame.to_ndarray(format="rgb24"))
 
     def gray(self) -> np.ndarray:
-        """The full-resolution luma plane (uint8): for unrotated planar YUV video, a view of the Y plane; for
-        HDR video, its luma plane tone-mapped."""
+        """The luma plane (uint8): for unrotated, unshrunk planar YUV video, a view of the Y plane; for HDR
+        video, its luma plane tone-mapped."""
         name = self.frame.format.name
         mapper = tone_mapper_for(self.frame)
+        if mapper is not None and name not in HIGH_BIT_DEPTH_YUV:
+            return cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY)
         if mapper is not None:
-            bits = HIGH_BIT_DEPTH_YUV.get(name)
-            if bits is None:
-                return cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY)
             plane = self.frame.planes[0]
             rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
-            return self._upright(mapper.luma_table(bits, self.frame.color_range == FULL_RANGE)[rows])
-        if name in PLANAR_YUV:
+            luma = mapper.luma_table(HIGH_BIT_DEPTH_YUV[name], self.frame.color_range == FULL_RANGE)[rows]
+        elif name in PLANAR_YUV:
             plane = self.frame.planes[0]
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            return self._upright(rows[:, : plane.width])
-        return self._upright(self.frame.to_ndarray(format="gray"))
+            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        else:
+            luma = self.frame.to_ndarray(format="gray")
+        if self._shrunk:
+            coded = (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
+            luma = cv2.resize(luma, coded, interpolation=cv2.INTER_AREA)
+        return self._upright(luma)
 
     def resized(self, width: int, height: int, format: str = "rgb24",
                 reformatter: VideoReformatter | None = None) -> np.ndarray:
@@ -122,6 +137,15 @@ class DecodedFrame:
         if not self.rotation:
             return pixels
         return cv2.rotate(pixels, UPRIGHT[self.rotation])  # several times faster than copying np.rot90's view
+
+
+def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` picture is read at when its longer side may be at most ``max_side``
+    (0: any)."""
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, round(width * scale)), max(2, round(height * scale))
 
 
 def _check_path(path: Path) -> None:
@@ -220,8 +244,9 @@ class VideoReader:
     videos with no frames at all.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_side: int = 0) -> None:
         self.path = Path(path)
+        self.max_side = max_side  # frames are read shrunk to this longer side (0: full size)
         with _open(self.path) as container:
             self.info = _info(self.path, container)
 
@@ -238,7 +263,7 @@ class VideoReader:
                 pts = frame.pts if frame.pts is not None else None
                 time = float((pts - start) * time_base) if pts is not None else index / self.info.fps
                 last_time = time
-                yield DecodedFrame(index, time, frame, self.info.rotation)
+                yield DecodedFrame(index, time, frame, self.info.rotation, self.max_side)
                 index += 1
         except av.FFmpegError as error:
             raise VideoError(f"{self.path}: decoding failed after {index} frames ({_reason(error)}); "

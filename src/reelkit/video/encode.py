@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import av
+import cv2
 import numpy as np
 
 from reelkit.video.hdr import PRIMARIES_BT2020, TRANSFER_HLG, TRANSFER_PQ, hdr_from_sdr
@@ -36,10 +37,12 @@ def write_h264(path: str | Path, frames: Iterable[np.ndarray], fps: int, crf: in
     _write(Path(path), frames, fps, "libx264", configure, picture)
 
 
-def write_hdr(path: str | Path, frames: Iterable[np.ndarray], fps: int, transfer: str = "hlg", crf: int = 20) -> None:
+def write_hdr(path: str | Path, frames: Iterable[np.ndarray], fps: int, transfer: str = "hlg", crf: int = 20,
+              size: tuple[int, int] | None = None) -> None:
     """Encode SDR RGB uint8 frames as a phone's HDR video: HEVC Main 10 in MP4, BT.2020 primaries, tagged
     HLG (``transfer="hlg"``, what phones record) or PQ (``"pq"``, HDR10), the SDR picture placed in HDR
-    the BT.2408 way (:func:`reelkit.video.hdr.hdr_from_sdr`)."""
+    the BT.2408 way (:func:`reelkit.video.hdr.hdr_from_sdr`). A ``size`` (width, height) scales the HDR
+    frames to it (bicubic), which is much cheaper than converting large SDR frames."""
     transfer_code = {"hlg": TRANSFER_HLG, "pq": TRANSFER_PQ}.get(transfer)
     if transfer_code is None:
         raise ValueError(f"transfer must be 'hlg' or 'pq', not {transfer!r}")
@@ -53,7 +56,10 @@ def write_hdr(path: str | Path, frames: Iterable[np.ndarray], fps: int, transfer
         context.color_primaries, context.color_trc, context.colorspace = PRIMARIES_BT2020, transfer_code, BT2020_NCL
 
     def picture(rgb: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(hdr_from_sdr(rgb, transfer), format="rgb48le")
+        hdr = hdr_from_sdr(rgb, transfer)
+        if size is not None:
+            hdr = cv2.resize(hdr, size, interpolation=cv2.INTER_CUBIC)
+        frame = av.VideoFrame.from_ndarray(hdr, format="rgb48le")
         frame = frame.reformat(format="yuv420p10le", dst_colorspace=BT2020_NCL, dst_color_range=LIMITED_RANGE)
         frame.color_primaries, frame.color_trc, frame.colorspace = PRIMARIES_BT2020, transfer_code, BT2020_NCL
         return frame
