@@ -162,8 +162,11 @@ def test_pq_highlights_roll_off_below_the_peak_the_stream_declares(tmp_path):
         stream.options = {"preset": "ultrafast", "x265-params": "log-level=error:colorprim=bt2020:transfer=smpte2084:"
                           "colormatrix=bt2020nc:max-cll=4000,400:master-display=G(13250,34500)B(7500,3000)"
                           "R(34000,16000)WP(15635,16450)L(40000000,50)"}
-        picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 30000, np.uint16), format="rgb48le")
-        container.mux(stream.encode(picture.reformat(format="yuv420p10le")))
+        for index in range(2):
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 30000, np.uint16), format="rgb48le")
+            picture = picture.reformat(format="yuv420p10le")
+            picture.pts = index
+            container.mux(stream.encode(picture))
         container.mux(stream.encode())
     frame = next(iter(VideoReader(path)))
     assert hdr.tone_mapper_for(frame.frame).peak_nits == 4000 and frame.rgb().dtype == np.uint8

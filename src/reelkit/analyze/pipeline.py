@@ -98,6 +98,7 @@ class VideoAnalyzer:
         from reelkit.errors import ThumbnailError
         from reelkit.popularity import write_explanations
         from reelkit.popularity.archive import FramePicker, sample_times
+        from reelkit.popularity.pipeline import EXPLAINED_SIDE
         from reelkit.thumbnails import ThumbnailRanker, export_thumbnails
         from reelkit.thumbnails.candidates import CandidateSampler, SamplerConfig
         from reelkit.thumbnails.scorers import PopularityScorer, default_scorers
@@ -129,7 +130,8 @@ class VideoAnalyzer:
         scorers.append(PopularityScorer(self.popularity.frame_score(headline)))
         # The thumbnail sampler decodes every frame; the popularity model's frames are picked on the way
         # (when the container says how long the video is).
-        picker = FramePicker(sample_times(info.duration, self.popularity.config.frames)) if info.duration > 0 else None
+        picker = (FramePicker(sample_times(info.duration, self.popularity.config.frames), max_side=EXPLAINED_SIDE)
+                  if info.duration > 0 else None)
         ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every), tap=picker), scorers)
         try:
             ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))

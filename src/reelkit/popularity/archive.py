@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from reelkit.errors import PopularityError, ReelkitError
-from reelkit.video import VideoReader, probe
+from reelkit.video import VideoReader, probe, working_size
 
 REQUIRED_COLUMNS = ("video", "headline", "views", "published")
 
@@ -96,11 +96,13 @@ def sample_times(duration: float, count: int) -> np.ndarray:
 
 class FramePicker:
     """Collects the first decoded frame at or after each of ``times`` (RGB, resized to size x size when
-    given) from frames decoded elsewhere; call it on each frame, then :meth:`result`."""
+    given, else shrunk to a longer side of at most ``max_side`` when given) from frames decoded elsewhere;
+    call it on each frame, then :meth:`result`."""
 
-    def __init__(self, times: np.ndarray, size: int | None = None) -> None:
+    def __init__(self, times: np.ndarray, size: int | None = None, max_side: int = 0) -> None:
         self.pending = list(times)
         self.size = size
+        self.max_side = max_side
         self.frames: list[np.ndarray] = []
         self.times: list[float] = []
         self.last = None
@@ -108,7 +110,7 @@ class FramePicker:
     def __call__(self, frame) -> None:
         self.last = frame
         while self.pending and frame.time >= self.pending[0] - 1e-6:
-            self.frames.append(_pixels(frame, self.size))
+            self.frames.append(_pixels(frame, self.size, self.max_side))
             self.times.append(frame.time)
             self.pending.pop(0)
 
@@ -121,18 +123,20 @@ class FramePicker:
         if self.last is None:
             raise PopularityError("no frames could be decoded")
         while self.pending:
-            self.frames.append(_pixels(self.last, self.size))
+            self.frames.append(_pixels(self.last, self.size, self.max_side))
             self.times.append(self.last.time)
             self.pending.pop(0)
         return np.stack(self.frames), np.array(self.times, np.float32)
 
 
-def sample_frames(path: str | Path, count: int, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` frames spread uniformly over the video (RGB uint8, resized to size x size when given) and
-    their times. Short videos repeat frames rather than fail."""
+def sample_frames(path: str | Path, count: int, size: int | None = None,
+                  max_side: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` frames spread uniformly over the video (RGB uint8, resized to size x size when given, else
+    shrunk to a longer side of at most ``max_side`` when given) and their times. Short videos repeat frames
+    rather than fail."""
     info = probe(path)
     if info.duration > 0:
-        picker = FramePicker(sample_times(info.duration, count), size)
+        picker = FramePicker(sample_times(info.duration, count), size, max_side)
         for frame in VideoReader(path):
             picker(frame)
             if picker.done:
@@ -141,16 +145,17 @@ def sample_frames(path: str | Path, count: int, size: int | None = None) -> tupl
     decoded = list(VideoReader(path))  # unknown length: decode everything, then pick
     if not decoded:
         raise PopularityError(f"{path}: no frames could be decoded")
-    picker = FramePicker(np.linspace(0, decoded[-1].time, count), size)
+    picker = FramePicker(np.linspace(0, decoded[-1].time, count), size, max_side)
     for frame in decoded:
         picker(frame)
     return picker.result()
 
 
-def _pixels(frame, size: int | None) -> np.ndarray:
-    if size is None:
-        return frame.rgb()
-    return frame.resized(size, size)
+def _pixels(frame, size: int | None, max_side: int = 0) -> np.ndarray:
+    if size is not None:
+        return frame.resized(size, size)
+    width, height = working_size(frame.width, frame.height, max_side)
+    return frame.rgb() if (width, height) == (frame.width, frame.height) else frame.resized(width, height)
 
 
 def load_archive_frames(videos: list[ArchiveVideo], count: int, size: int, progress=None) -> np.ndarray:

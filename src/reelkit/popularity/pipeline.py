@@ -15,6 +15,10 @@ from reelkit.popularity.gradcam import GradCAM
 from reelkit.popularity.models import PopularityNet
 from reelkit.registry import create_model
 
+# Longer side of the frames a prediction explains: they are shown with their heat maps, and the model sees
+# them at its own small input size, so 4K frames would only slow the heat maps down.
+EXPLAINED_SIDE = 1280
+
 
 @dataclass
 class PopularityReport:
@@ -51,7 +55,7 @@ class PopularityPredictor:
         return torch.from_numpy(embed_sentences([headline or ""]))
 
     def __call__(self, video: str | Path, headline: str | None = None) -> PopularityReport:
-        frames, times = sample_frames(video, self.config.frames)
+        frames, times = sample_frames(video, self.config.frames, max_side=EXPLAINED_SIDE)
         return self.explain(frames, times, headline)
 
     def explain(self, frames: np.ndarray, times: np.ndarray, headline: str | None = None) -> PopularityReport:

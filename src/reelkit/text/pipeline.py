@@ -27,8 +27,7 @@ from reelkit.text.dedupe import LineFilter, boxes_overlap, text_distance
 from reelkit.text.detect import PPOCRDetector, TextBox, box_iou
 from reelkit.text.formats import TimedLine
 from reelkit.text.recognize import Reading, TextRecognizer
-from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch
-from reelkit.video.decode import working_size
+from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch, working_size
 
 Progress = Callable[[int, int], None]
 

@@ -94,17 +94,20 @@ class DecodedFrame:
         mapper = tone_mapper_for(self.frame)
         if mapper is not None and name not in HIGH_BIT_DEPTH_YUV:
             return cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY)
+        coded = (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
         if mapper is not None:
             plane = self.frame.planes[0]
-            rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
-            luma = mapper.luma_table(HIGH_BIT_DEPTH_YUV[name], self.frame.color_range == FULL_RANGE)[rows]
-        elif name in PLANAR_YUV:
+            codes = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
+            if self._shrunk:  # shrunk before the lookup, which then reads a quarter of the pixels or fewer
+                codes = cv2.resize(codes, coded, interpolation=cv2.INTER_AREA)
+            table = mapper.luma_table(HIGH_BIT_DEPTH_YUV[name], self.frame.color_range == FULL_RANGE)
+            return self._upright(np.take(table, codes))
+        if name in PLANAR_YUV:
             plane = self.frame.planes[0]
             luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         else:
             luma = self.frame.to_ndarray(format="gray")
         if self._shrunk:
-            coded = (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
             luma = cv2.resize(luma, coded, interpolation=cv2.INTER_AREA)
         return self._upright(luma)
 
