@@ -329,7 +329,7 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_cli_on_a_photo_and_a_video(tmp_path, astronaut):
+def test_cli_on_a_photo_and_a_video(tmp_path, astronaut, analyzer):
     from reelkit.video.encode import write_h264
 
     photo = tmp_path / "astronaut.jpg"
@@ -348,6 +348,16 @@ def test_cli_on_a_photo_and_a_video(tmp_path, astronaut):
     assert all(len(e["landmarks"]) == 68 for e in entries)
     assert (out / "clip_faces.jpg").is_file()
     assert not list(out.glob(".*"))  # nothing half-written left behind
+
+    # Read at half size, a video's faces are still given in its own pixels.
+    from reelkit.faces.cli import video_faces
+
+    full, _ = video_faces(analyzer, video, every=1.0, max_side=0)
+    half, _ = video_faces(analyzer, video, every=1.0, max_side=256)
+    assert [e["time"] for e in half] == [e["time"] for e in full] and full
+    for big, small in zip(full, half):
+        assert np.abs(np.subtract(big["box"], small["box"])).max() < 0.06 * 512
+        assert np.abs(np.subtract(big["landmarks"], small["landmarks"])).mean() < 0.02 * 512
 
 
 def test_cli_bad_inputs_fail_in_one_line_before_writing(tmp_path):
