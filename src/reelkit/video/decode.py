@@ -172,10 +172,10 @@ def _open(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: contains no video stream")
-    if _picture_stream(container) is None:
+    stream = _picture_stream(container)
+    if stream is None:
         container.close()
         raise VideoError(f"{path}: contains no video stream, only a cover picture (an audio file?)")
-    stream = _picture_stream(container)
     if stream.codec_context is None or stream.codec_context.name in ("", "none"):
         tag = getattr(stream.codec_context, "codec_tag", "") if stream.codec_context else ""
         container.close()

@@ -80,7 +80,6 @@ def _write(path: Path, frames: Iterable[np.ndarray], fps: int, codec: str,
                     stream = container.add_stream(codec, rate=fps)
                     stream.height, stream.width = frame.height, frame.width
                     configure(stream)
-                frame.pts = None
                 container.mux(stream.encode(frame))
             if stream is not None:
                 container.mux(stream.encode())

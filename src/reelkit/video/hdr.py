@@ -25,7 +25,7 @@ TRANSFER_PQ, TRANSFER_HLG = 16, 18
 PRIMARIES_BT2020 = 9
 TRANSFERS = {TRANSFER_PQ: "pq", TRANSFER_HLG: "hlg"}
 
-SDR_WHITE_NITS = 203.0  # BT.2408 section 2: HDR reference white, shown as SDR white
+SDR_WHITE_NITS = 203.0  # Report ITU-R BT.2408 section 2.1: HDR reference white, shown as SDR white
 DEFAULT_PEAK_NITS = 1000.0  # HLG's nominal display peak (BT.2100 Table 5), and the usual PQ mastering peak
 BT1886_GAMMA = 2.4
 
@@ -37,7 +37,7 @@ HLG_A = 0.17883277
 HLG_B = 1 - 4 * HLG_A
 HLG_C = 0.5 - HLG_A * math.log(4 * HLG_A)
 BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], np.float32)
-# BT.2087 section 2: linear BT.2020 RGB to linear BT.709 RGB.
+# Report ITU-R BT.2407: linear BT.2020 RGB to linear BT.709 RGB (the inverse of BT.2087's matrix).
 BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728],
                             [-0.1246, 1.1329, -0.0083],
                             [-0.0182, -0.1006, 1.1187]], np.float32)
@@ -79,8 +79,9 @@ def hlg_system_gamma(peak_nits: float) -> float:
 
 
 def bt2390_eetf(nits: np.ndarray, source_peak: float, target_peak: float) -> np.ndarray:
-    """Report ITU-R BT.2390 section 5.4.1: the EETF from [0, source_peak] to [0, target_peak] nits, in PQ space:
-    identity below the knee KS = 1.5 maxLum - 0.5, a Hermite spline from the knee up to the target peak."""
+    """The reference EETF of Report ITU-R BT.2390-4 (since moved to BT.2408, Annex 5), from [0, source_peak] to
+    [0, target_peak] nits, in PQ space: identity below the knee KS = 1.5 maxLum - 0.5, a Hermite spline from the
+    knee up to the target peak."""
     if target_peak >= source_peak:
         return np.minimum(nits, source_peak)
     source_top = pq_inverse_eotf(source_peak)
