@@ -363,7 +363,7 @@ def test_cli_on_a_photo_and_a_video(tmp_path, astronaut, analyzer):
 def test_cli_bad_inputs_fail_in_one_line_before_writing(tmp_path):
     notes = tmp_path / "notes.jpg"
     notes.write_text("not an image")
-    photo = tmp_path / "photo.heic"  # a format neither kind of reader takes
+    photo = tmp_path / "photo.cr2"  # a camera's raw format: neither kind of reader takes it
     photo.write_bytes(bytes(range(256)) * 8)
     folder = tmp_path / "photos"
     folder.mkdir()

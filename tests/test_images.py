@@ -28,3 +28,30 @@ def test_bad_images_raise_the_callers_error(tmp_path, demo_video, kind, message)
     with pytest.raises(FaceError, match=message) as raised:
         read_image(paths[kind], FaceError)
     assert "\n" not in str(raised.value)
+
+
+def _portrait() -> np.ndarray:
+    upright = np.zeros((96, 64, 3), np.uint8)
+    upright[:24, :24] = (255, 0, 0)  # a red square at the top left, as the photo is shown
+    return upright
+
+
+def _is_portrait(rgb: np.ndarray) -> bool:
+    return (rgb.shape == (96, 64, 3) and rgb[:24, :24, 0].mean() > 200 and rgb[:24, :24, 1:].mean() < 60
+            and rgb[40:, 40:].mean() < 30)
+
+
+def test_a_phone_photo_is_read_upright(tmp_path):
+    # A portrait photo as a phone stores it: landscape pixels, and EXIF orientation 6 (turn 90 degrees clockwise).
+    stored = np.ascontiguousarray(np.rot90(_portrait(), 1))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "portrait.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    assert _is_portrait(read_image(path))
+
+
+def test_heic_photos_are_read(tmp_path):
+    path = tmp_path / "portrait.heic"  # what iPhones save photos as (libheif applies its own rotation box)
+    Image.fromarray(_portrait()).save(path, quality=95)
+    assert _is_portrait(read_image(path))

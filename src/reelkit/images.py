@@ -1,13 +1,18 @@
-"""Reading still images for the commands that take pictures as well as videos (faces, segment)."""
+"""Reading still images for the commands that take pictures as well as videos (faces, segment): any format
+Pillow reads, plus HEIC/HEIF (what iPhones save photos as) through pillow-heif, shown upright as a phone's EXIF
+orientation says."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from reelkit.errors import ReelkitError
+
+register_heif_opener()
 
 
 def read_image(path: str | Path, error: type[ReelkitError] = ReelkitError) -> np.ndarray:
@@ -22,14 +27,15 @@ def read_image(path: str | Path, error: type[ReelkitError] = ReelkitError) -> np
     try:
         with Image.open(path) as image:
             image.load()
-            rgb = np.asarray(image.convert("RGB"))
+            # Phones store a portrait photo as landscape sensor pixels plus an EXIF orientation that turns it.
+            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except UnidentifiedImageError:
         from reelkit.video import VIDEO_SUFFIXES
 
         if path.suffix.lower() in VIDEO_SUFFIXES:
             raise error(f"{path}: a video, where a still image is wanted; `reelkit thumbnails VIDEO -o OUT` writes "
                         "a video's best frames as JPEG") from None
-        raise error(f"{path}: not an image format reelkit reads (PNG, JPEG, WebP, BMP, ...)") from None
+        raise error(f"{path}: not an image format reelkit reads (PNG, JPEG, HEIC, WebP, BMP, ...)") from None
     except Image.DecompressionBombError:
         raise error(f"{path}: image too large to decode safely") from None
     except (OSError, ValueError) as failure:

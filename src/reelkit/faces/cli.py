@@ -19,7 +19,7 @@ import typer
 
 from reelkit.errors import FaceError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
 SHEET_TILES = 12
 # Longer side video frames are searched at: the detector looks at 416 px and EmotionalDAN at 112-px crops, so a
 # 4K frame holds nothing a 1080p one does not, at four times the decoding-to-RGB cost.
@@ -59,7 +59,7 @@ def check_inputs(inputs: list[Path]) -> None:
                     raise  # an empty, corrupt or unsupported video: the video reader's own words
                 kind = f"a {path.suffix.lower()} file" if path.suffix else "a file without an extension"
                 raise FaceError(f"{path}: {kind} is neither an image nor a video format reelkit reads (images: "
-                                "PNG, JPEG, WebP, BMP, ...; videos: MP4, MOV, MKV, WebM, AVI, ...)") from None
+                                "PNG, JPEG, HEIC, WebP, BMP, ...; videos: MP4, MOV, MKV, WebM, AVI, ...)") from None
 
 
 def video_faces(analyzer, path: Path, every: float, on_sample=None,  # noqa: ANN001
