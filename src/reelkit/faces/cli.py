@@ -68,11 +68,10 @@ def video_faces(analyzer, path: Path, every: float, on_sample=None,  # noqa: ANN
     and annotated tiles of the sampled frames that show faces (at most a few dozen, evenly thinned). Frames
     are read shrunk to a longer side of ``max_side`` (0: full size)."""
     from reelkit.faces.pipeline import annotate
-    from reelkit.video import VideoReader, working_size
+    from reelkit.video import VideoReader
 
     reader = VideoReader(path, max_side=max_side)
-    read_width, read_height = working_size(reader.info.width, reader.info.height, max_side)
-    x_scale, y_scale = reader.info.width / read_width, reader.info.height / read_height
+    x_scale, y_scale = reader.to_video_scale
     entries: list[dict[str, Any]] = []
     tiles: list = []
     next_time = 0.0

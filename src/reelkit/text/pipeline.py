@@ -27,7 +27,7 @@ from reelkit.text.dedupe import LineFilter, boxes_overlap, text_distance
 from reelkit.text.detect import PPOCRDetector, TextBox, box_iou
 from reelkit.text.formats import TimedLine
 from reelkit.text.recognize import Reading, TextRecognizer
-from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch, working_size
+from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch
 
 Progress = Callable[[int, int], None]
 
@@ -129,12 +129,12 @@ class _Track:
         return TimedLine(text, round(start, 3), round(end, 3), self.box.as_list(), round(self.best_confidence[text], 4))
 
 
-def _in_video_pixels(lines: list[TimedLine], width: int, height: int, max_side: int) -> list[TimedLine]:
+def _in_video_pixels(lines: list[TimedLine], reader: VideoReader) -> list[TimedLine]:
     """Boxes found in frames read shrunk (``ExtractorConfig.max_side``), in pixels of the video's frame."""
-    read_width, read_height = working_size(width, height, max_side)
-    if (read_width, read_height) == (width, height):
+    x_scale, y_scale = reader.to_video_scale
+    if x_scale == y_scale == 1:
         return lines
-    x_scale, y_scale = width / read_width, height / read_height
+    width, height = reader.info.width, reader.info.height
     return [replace(line, box=[min(width, round(line.box[0] * x_scale)), min(height, round(line.box[1] * y_scale)),
                                min(width, round(line.box[2] * x_scale)), min(height, round(line.box[3] * y_scale))])
             for line in lines]
@@ -174,7 +174,7 @@ class OverlayExtractor:
     def __call__(self, video: str | Path, progress: Progress | None = None) -> list[TimedLine]:
         reader = VideoReader(video, max_side=self.config.max_side)
         lines = self.line_filter(self._track(reader, progress))
-        return _in_video_pixels(lines, reader.info.width, reader.info.height, self.config.max_side)
+        return _in_video_pixels(lines, reader)
 
     # -- the keyframe loop ------------------------------------------------------------------------------
 

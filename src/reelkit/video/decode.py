@@ -253,6 +253,12 @@ class VideoReader:
         with _open(self.path) as container:
             self.info = _info(self.path, container)
 
+    @property
+    def to_video_scale(self) -> tuple[float, float]:
+        """Factors (x, y) from pixels of the frames it yields to pixels of the video: (1, 1) unless shrunk."""
+        width, height = working_size(self.info.width, self.info.height, self.max_side)
+        return self.info.width / width, self.info.height / height
+
     def __iter__(self) -> Iterator[DecodedFrame]:
         container = _open(self.path)
         stream = _picture_stream(container)

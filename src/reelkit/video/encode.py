@@ -9,7 +9,7 @@ import av
 import cv2
 import numpy as np
 
-from reelkit.video.hdr import PRIMARIES_BT2020, TRANSFER_HLG, TRANSFER_PQ, hdr_from_sdr
+from reelkit.video.hdr import PRIMARIES_BT2020, TRANSFERS, hdr_from_sdr
 
 BT2020_NCL = 9  # AVColorSpace: BT.2020 non-constant luminance
 LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
@@ -43,7 +43,7 @@ def write_hdr(path: str | Path, frames: Iterable[np.ndarray], fps: int, transfer
     HLG (``transfer="hlg"``, what phones record) or PQ (``"pq"``, HDR10), the SDR picture placed in HDR
     the BT.2408 way (:func:`reelkit.video.hdr.hdr_from_sdr`). A ``size`` (width, height) scales the HDR
     frames to it (bicubic), which is much cheaper than converting large SDR frames."""
-    transfer_code = {"hlg": TRANSFER_HLG, "pq": TRANSFER_PQ}.get(transfer)
+    transfer_code = {name: code for code, name in TRANSFERS.items()}.get(transfer)
     if transfer_code is None:
         raise ValueError(f"transfer must be 'hlg' or 'pq', not {transfer!r}")
     x265_transfer = {"hlg": "arib-std-b67", "pq": "smpte2084"}[transfer]
