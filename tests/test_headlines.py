@@ -215,6 +215,25 @@ def test_background_load_and_first_call_share_one_model() -> None:
     assert vectors[0] @ vectors[1] > 0.99 > vectors[0] @ vectors[2]
 
 
+def test_onnx_embeddings_match_sentence_transformers_modules_run_by_transformers() -> None:
+    """The exported encoder and the tokenizers-only front end give the vectors of the model's own modules (BERT
+    through transformers, mean pooling, normalisation), for padded batches and lines past the token limit."""
+    import torch
+    from transformers import BertModel, BertTokenizerFast
+
+    from reelkit import embeddings
+
+    sentences = ["a morning routine", "Tax law EXPLAINED in 10 minutes!!", "", "émoji 🎉 ünïcode", "word " * 400]
+    folder = embeddings._model_folder()
+    tokenizer, bert = BertTokenizerFast.from_pretrained(folder), BertModel.from_pretrained(folder).eval()
+    batch = tokenizer(sentences, padding=True, truncation=True, max_length=embeddings.MAX_TOKENS, return_tensors="pt")
+    with torch.no_grad():
+        tokens = bert(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    expected = torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1), dim=1).numpy()
+    np.testing.assert_allclose(embeddings.embed_sentences(sentences, batch_size=2), expected, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def planted_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 channels of 4 videos; the word "exclusive" multiplies a video's views by 20 ("yesterday" is as long)."""

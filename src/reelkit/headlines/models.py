@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import zlib
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reelkit.cache import cache_dir, save_atomically
 from reelkit.registry import register_model
 
 TRAIN_COMMAND = "reelkit train headlines"
@@ -124,18 +124,13 @@ def headline_minilm() -> HeadlineModel:
     return HeadlineModel(HeadlineModelConfig())
 
 
-def cache_dir() -> Path:
-    """Where computed embeddings are kept between runs: $XDG_CACHE_HOME/reelkit or ~/.cache/reelkit."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reelkit" / "headlines"
-
-
 def cached_embeddings(titles: list[str], directory: Path | None = None) -> np.ndarray:
     """:func:`embed_titles`, stored as .npy under ``directory`` keyed by a hash of the titles.
 
     Encoding the training set takes most of a training run's time; with the cache a rerun takes seconds.
     An unwritable cache is not an error: the embeddings are then recomputed next time.
     """
-    directory = cache_dir() if directory is None else Path(directory)
+    directory = cache_dir("headlines") if directory is None else Path(directory)
     key = hashlib.sha256(json.dumps([ENCODER, *titles]).encode()).hexdigest()[:24]
     path = directory / f"{key}.npy"
     if path.is_file():
@@ -146,11 +141,5 @@ def cached_embeddings(titles: list[str], directory: Path | None = None) -> np.nd
         except (OSError, ValueError):
             pass
     embeddings = embed_titles(titles)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.part.npy")
-        np.save(partial, embeddings)
-        partial.replace(path)
-    except OSError:
-        pass
+    save_atomically(path, lambda handle: np.save(handle, embeddings))
     return embeddings

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageFilter
 
+from reelkit.cache import cache_dir, save_atomically
 from reelkit.errors import SegmentError
 
 Split = Literal["train", "heldout"]
@@ -214,15 +215,10 @@ def make_scenes(count: int, size: int = 64, split: Split = "train", seed: int = 
     return Scenes(images, masks, meta)
 
 
-def cache_dir() -> Path:
-    """Where generated scene arrays are kept between runs: $XDG_CACHE_HOME/reelkit/scenes or ~/.cache/reelkit/scenes."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reelkit" / "scenes"
-
-
 def cached_scenes(count: int, size: int = 64, split: Split = "train", seed: int = 0) -> Scenes:
-    """:func:`make_scenes` (scenes 0 .. count - 1) kept as an ``.npz`` in :func:`cache_dir`: generating 10,000
+    """:func:`make_scenes` (scenes 0 .. count - 1) kept as an ``.npz`` in reelkit's cache: generating 10,000
     scenes takes minutes, and every training command (layered GAN, DINO, MAE, MOVE) reads the same ones."""
-    path = cache_dir() / f"{split}_{size}px_seed{seed}_{count}.npz"
+    path = cache_dir("scenes") / f"{split}_{size}px_seed{seed}_{count}.npz"
     if path.is_file():
         try:
             with np.load(path) as data:
@@ -230,14 +226,7 @@ def cached_scenes(count: int, size: int = 64, split: Split = "train", seed: int 
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is regenerated below
     scenes = make_scenes(count, size, split, seed)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, images=scenes.images, masks=scenes.masks)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # an unwritable cache only costs the regeneration next time
+    save_atomically(path, lambda handle: np.savez(handle, images=scenes.images, masks=scenes.masks))
     return scenes
 
 
