@@ -47,11 +47,29 @@ def bad_videos(tmp_path: Path) -> dict[str, Path]:
     data = DEMO.read_bytes()
     files["truncated"] = tmp_path / "truncated.mp4"
     files["truncated"].write_bytes(data[: len(data) // 3])
+    files["cut_midway"] = tmp_path / "cut_midway.mp4"
+    _cut_midway(files["cut_midway"])
     files["unsupported_codec"] = tmp_path / "unknown_codec.avi"
     files["unsupported_codec"].write_bytes(_avi_with_unknown_codec(tmp_path))
     files["audio_with_cover"] = tmp_path / "song.mp3"
     _mp3_with_cover_art(files["audio_with_cover"])
     return files
+
+
+def _cut_midway(path: Path) -> None:
+    """The example as a fast-start MP4 (index first) cut in half: it opens, and decoding stops at 4.1 s of a
+    declared 8 s, after frames have been handed out."""
+    import av
+
+    whole = path.with_name("faststart.mp4")
+    with av.open(str(DEMO)) as source, av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
 
 
 def _mp3_with_cover_art(path: Path) -> None:

@@ -62,12 +62,26 @@ def test_html_escapes_user_text():
 
 
 def test_bad_video_fails_in_one_line_without_output(bad_videos, tmp_path):
-    for kind in ("not_a_video", "truncated", "empty"):
+    for kind in ("not_a_video", "truncated", "empty", "cut_midway"):  # the last fails while frames are being read
         out = tmp_path / kind
         result = run_cli("analyze", str(bad_videos[kind]), "-o", str(out))
         assert result.returncode == 2, kind
         assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
         assert not out.exists()
+
+
+def test_a_failing_overlay_reader_fails_the_analysis_with_its_own_error(demo_video, tmp_path):
+    """The overlays are read in a thread beside the thumbnail candidates: its error stops both and is the one raised."""
+    from reelkit.analyze import VideoAnalyzer
+    from reelkit.text import OverlayExtractor
+
+    class BrokenReader(OverlayExtractor):
+        def _read(self, rgb, boxes):
+            raise RuntimeError("the recogniser broke")
+
+    with pytest.raises(RuntimeError, match="the recogniser broke"):
+        VideoAnalyzer(overlays=BrokenReader())(demo_video, tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_black_video_still_gets_a_report(tmp_path):

@@ -179,6 +179,7 @@ def test_pq_highlights_roll_off_below_the_peak_the_stream_declares(tmp_path):
     ("text_file", "a .txt file is not a video format"),
     ("empty", "empty file"),
     ("truncated", "truncated"),
+    ("cut_midway", "truncated: frames stop at 4.1s of a declared 8.0s"),
     ("unsupported_codec", "unsupported video codec"),
     ("audio_with_cover", "no video stream, only a cover picture"),
 ])
@@ -217,3 +218,128 @@ def test_prefetch_keeps_order_raises_producer_errors_and_stops_when_closed():
     next(consumer)
     consumer.close()  # the consumer stops early: the producer thread ends and closes its source
     assert closed.wait(2.0)
+
+
+def _read_in_threads(readers, stop_after=None):
+    """Each reader consumed in its own thread: {reader index: [(index, time, shape)] or the exception raised}."""
+    import threading
+
+    results = {}
+
+    def consume(number, reader):
+        seen = []
+        try:
+            for frame in reader:
+                seen.append((frame.index, frame.time, frame.gray().shape))
+                if stop_after is not None and number == 0 and len(seen) == stop_after:
+                    reader.detach()
+                    break
+            results[number] = seen
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            results[number] = error
+
+    threads = [threading.Thread(target=consume, args=(n, r)) for n, r in enumerate(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive(), "a reader of the shared decode hangs"
+    return results
+
+
+def test_a_shared_decode_gives_every_reader_every_frame_at_its_own_size(demo_video):
+    from reelkit.video.shared import SharedDecode
+
+    expected = [(f.index, f.time) for f in VideoReader(demo_video)]
+    decode = SharedDecode(demo_video, ahead=2)
+    full, shrunk = decode.reader(), decode.reader(max_side=480)
+    results = _read_in_threads([full, shrunk])
+    assert [(i, t) for i, t, _ in results[0]] == [(i, t) for i, t, _ in results[1]] == expected
+    assert {shape for _, _, shape in results[0]} == {(960, 540)} and {shape for _, _, shape in results[1]} == {(480, 270)}
+    assert shrunk.to_video_scale == (2.0, 2.0) and full.info == shrunk.info
+    with pytest.raises(RuntimeError, match="before it starts"):
+        decode.reader()
+
+
+def test_shared_frames_match_a_plain_read(demo_video):
+    """Each reader scales through its own scaler (the av frame's own is not thread-safe): the pixels are the same."""
+    import numpy as np
+
+    from reelkit.video.shared import SharedDecode
+
+    plain = {f.index: f.rgb() for f in VideoReader(demo_video, max_side=480) if f.index % 40 == 0}
+    decode = SharedDecode(demo_video)
+    readers = [decode.reader(max_side=480), decode.reader(max_side=480)]
+    pictures = [{}, {}]
+
+    def consume(number):
+        for frame in readers[number]:
+            if frame.index % 40 == 0:
+                pictures[number][frame.index] = frame.rgb()
+
+    import threading
+
+    threads = [threading.Thread(target=consume, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for read in pictures:
+        assert read.keys() == plain.keys()
+        assert all(np.array_equal(read[i], plain[i]) for i in plain)
+
+
+def test_a_reader_that_stops_early_does_not_hold_the_others_back(demo_video):
+    from reelkit.video.shared import SharedDecode
+
+    decode = SharedDecode(demo_video, ahead=2)
+    results = _read_in_threads([decode.reader(), decode.reader()], stop_after=5)
+    assert len(results[0]) == 5 and len(results[1]) == 240
+
+
+def test_a_damaged_video_fails_every_reader_and_close_stops_them(bad_videos, demo_video):
+    from reelkit.video.shared import DecodeStopped, SharedDecode
+
+    decode = SharedDecode(bad_videos["cut_midway"])
+    results = _read_in_threads([decode.reader(), decode.reader(max_side=200)])
+    assert all(isinstance(r, VideoError) and "truncated" in str(r) for r in results.values())
+
+    decode = SharedDecode(demo_video, ahead=2)
+    first, second = decode.reader(), decode.reader()
+    frames = iter(first)
+    next(frames)
+    decode.close()  # as when another reader fails: the rest stop instead of waiting for frames
+    with pytest.raises(DecodeStopped):
+        for _ in second:
+            pass
+
+
+def test_threads_reading_one_hdr_frame_get_the_same_pixels(tmp_path):
+    """PyAV's reformat rewrites the source frame's colour tags while it scales and restores them after; readers of
+    a shared decode in two threads must not see (or keep) the rewritten tags, which read HLG as SDR."""
+    import threading
+    from dataclasses import replace
+
+    import numpy as np
+    from av.video.reformatter import VideoReformatter
+    from skimage import data
+
+    from reelkit.video.encode import write_hdr
+
+    write_hdr(tmp_path / "hlg.mp4", [np.ascontiguousarray(data.astronaut()[::2, ::2])] * 2, fps=5, transfer="hlg", crf=20)
+    frame = next(iter(VideoReader(tmp_path / "hlg.mp4")))
+    expected = {"rgb": frame.rgb(), "resized": frame.resized(128, 128), "gray": frame.gray()}
+    wrong = []
+
+    def read(copy):
+        for _ in range(40):
+            got = {"rgb": copy.rgb(), "resized": copy.resized(128, 128), "gray": copy.gray()}
+            wrong.extend(name for name in got if not np.array_equal(got[name], expected[name]))
+
+    copies = [replace(frame, reformatter=VideoReformatter()) for _ in range(2)]
+    threads = [threading.Thread(target=read, args=(copy,)) for copy in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong and frame.frame.color_trc == 18  # still tagged HLG (ARIB STD-B67)

@@ -33,8 +33,8 @@ def print_error(error: Exception) -> None:
 
 
 class _FirstTaskProgress(Progress):
-    """A progress display that starts drawing at its first task: a command that fails before any work
-    leaves its one-line error with no blank line above it."""
+    """A progress display that starts drawing at its first task, and is wiped when the command fails: a failed
+    command leaves only its one-line error, which says how far it got."""
 
     def start(self) -> None:
         pass
@@ -47,6 +47,11 @@ class _FirstTaskProgress(Progress):
     def stop(self) -> None:
         if self.live.is_started:
             super().stop()
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if exc_type is not None:
+            self.live.transient = True
+        super().__exit__(exc_type, exc_value, traceback)
 
 
 def progress_bar() -> Progress:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -12,12 +15,15 @@ from typing import Any, Callable
 from reelkit import __version__
 from reelkit.embeddings import load_in_background
 from reelkit.text.formats import atomic_write, write_results
-from reelkit.video import probe
+from reelkit.video import DecodeStopped, SharedDecode
 
 Progress = Callable[[str, float], None]  # (stage description, share of the whole job done)
 
-# Shares of the total time each stage takes on a typical clip, for one progress bar over all of them.
-STAGES = {"overlays": 0.45, "thumbnails": 0.25, "popularity": 0.15, "headlines": 0.15}
+# Each stage's label in progress reports and its share of the total time on a typical clip, for one progress bar
+# over all of them. The first reads the overlays and samples the thumbnail candidates side by side, from one decode
+# of the video (report.json's timings give "overlays" and "candidates" for its two halves).
+STAGES = {"frames": ("reading overlays and frames", 0.7), "thumbnails": ("scoring thumbnails", 0.15),
+          "popularity": ("popularity", 0.1), "headlines": ("headline ideas", 0.05)}
 
 
 @dataclass
@@ -104,7 +110,8 @@ class VideoAnalyzer:
         from reelkit.thumbnails.scorers import PopularityScorer, default_scorers
 
         video, out_dir = Path(video), Path(out_dir)
-        info = probe(video)  # a bad video fails here, before any model loads
+        decode = SharedDecode(video)  # a bad video fails here, before any model loads
+        info = decode.source.info
         headline = headline.strip() if headline and headline.strip() else None
         load_in_background()  # the headline embedder, needed after the overlays
         self._build()
@@ -115,26 +122,26 @@ class VideoAnalyzer:
         def stage(name: str, work: Callable[[], Any]) -> Any:
             nonlocal done
             if progress:
-                progress(name, done)
+                progress(STAGES[name][0], done)
             started = time.perf_counter()
             result = work()
             timings[name] = round(time.perf_counter() - started, 2)
-            done += STAGES[name]
+            done += STAGES[name][1]
             return result
 
         started = time.perf_counter()
-        lines = stage("overlays", lambda: self.overlays(video))
+        # The popularity model's frames are picked on the way (when the container says how long the video is).
+        picker = (FramePicker(sample_times(info.duration, self.popularity.config.frames), max_side=EXPLAINED_SIDE)
+                  if info.duration > 0 else None)
+        sampler = CandidateSampler(SamplerConfig(every=self.config.sample_every), tap=picker)
+        lines, sampling = stage("frames", lambda: self._read_frames(decode, sampler, timings, progress, done))
         faces = _FaceLog(next(s for s in scorers if s.name == "face"), (info.width, info.height))
         scorers = [faces if s.name == "face" else s for s in scorers]
         scorers.append(_OverlayText(lines, (info.width, info.height)))
         scorers.append(PopularityScorer(self.popularity.frame_score(headline)))
-        # The thumbnail sampler decodes every frame; the popularity model's frames are picked on the way
-        # (when the container says how long the video is).
-        picker = (FramePicker(sample_times(info.duration, self.popularity.config.frames), max_side=EXPLAINED_SIDE)
-                  if info.duration > 0 else None)
-        ranker = ThumbnailRanker(CandidateSampler(SamplerConfig(every=self.config.sample_every), tap=picker), scorers)
+        ranker = ThumbnailRanker(sampler, scorers)
         try:
-            ranked = stage("thumbnails", lambda: ranker.rank(video, self.config.thumbnails))
+            ranked = stage("thumbnails", lambda: ranker.choose(sampling, self.config.thumbnails, video))
         except ThumbnailError as error:  # e.g. a video that is black throughout: the rest of the report stands
             ranked, thumbnail_note, rejected = None, str(error), error.rejected
         else:
@@ -172,6 +179,53 @@ class VideoAnalyzer:
         if progress:
             progress("done", 1.0)
         return result
+
+    def _read_frames(self, decode: SharedDecode, sampler: Any, timings: dict[str, float], progress: Progress | None,
+                     start: float) -> tuple[list[Any], Any]:
+        """The overlay lines and the thumbnail candidates, read side by side from one decode: the overlays in a
+        thread, the candidates here. Progress follows the one further behind."""
+        overlay_frames, candidate_frames = decode.reader(self.overlays.config.max_side), decode.reader()
+        shares = {"overlays": 0.0, "candidates": 0.0}
+        label, share_of_stage = STAGES["frames"]
+        caller = threading.current_thread()  # progress is reported from here only, as callers expect
+
+        def advance(part: str, finished: int, total: int) -> None:
+            shares[part] = finished / max(total, 1)
+            if progress and threading.current_thread() is caller:
+                progress(label, start + share_of_stage * min(shares.values()))
+
+        def read_overlays() -> list[Any]:
+            began = time.perf_counter()
+            try:
+                return self.overlays(overlay_frames, progress=lambda d, t: advance("overlays", d, t))
+            except BaseException:
+                decode.close()  # stops the candidates too: the analysis has failed
+                raise
+            finally:
+                overlay_frames.detach()
+                timings["overlays"] = round(time.perf_counter() - began, 2)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="reelkit-overlays") as pool:
+            overlay_job = pool.submit(read_overlays)
+            began = time.perf_counter()
+            try:
+                sampling = sampler(candidate_frames, progress=lambda d, t: advance("candidates", d, t))
+            except DecodeStopped:
+                overlay_job.result()  # the overlay reader's failure stopped the decode: raise that
+                raise
+            except BaseException:
+                decode.close()
+                raise
+            finally:
+                candidate_frames.detach()
+                timings["candidates"] = round(time.perf_counter() - began, 2)
+            while True:
+                try:
+                    lines = overlay_job.result(timeout=0.5)
+                    break
+                except FutureTimeout:
+                    advance("candidates", 1, 1)
+        return lines, sampling
 
     def _headlines(self, headline: str | None, overlay_lines: list[str]) -> dict[str, Any]:
         """Variants of the user's headline, or, without one, the overlay lines ranked as headline ideas."""

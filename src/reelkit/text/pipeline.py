@@ -171,8 +171,10 @@ class OverlayExtractor:
         return cls(recognizer=TextRecognizer(model, weights=weights, decoder=decoder),
                    config=ExtractorConfig(sample_every=sample_every))
 
-    def __call__(self, video: str | Path, progress: Progress | None = None) -> list[TimedLine]:
-        reader = VideoReader(video, max_side=self.config.max_side)
+    def __call__(self, video: str | Path | VideoReader, progress: Progress | None = None) -> list[TimedLine]:
+        """The lines of a video, given by its path (read at ``config.max_side``) or as a reader of its frames;
+        boxes in pixels of the video."""
+        reader = video if isinstance(video, VideoReader) else VideoReader(video, max_side=self.config.max_side)
         lines = self.line_filter(self._track(reader, progress))
         return _in_video_pixels(lines, reader)
 

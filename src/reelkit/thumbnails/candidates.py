@@ -215,7 +215,7 @@ def is_dissolve(before: np.ndarray, frame: np.ndarray, after: np.ndarray, config
 class Sampler(Protocol):
     """What :class:`~reelkit.thumbnails.pipeline.ThumbnailRanker` needs of a candidate sampler."""
 
-    def __call__(self, video: str | Path, progress: Progress | None = None) -> Sampling: ...
+    def __call__(self, video: str | Path | VideoReader, progress: Progress | None = None) -> Sampling: ...
 
 
 @dataclass
@@ -231,9 +231,10 @@ class CandidateSampler:
         self.config = config or SamplerConfig()
         self.tap = tap  # sees every decoded frame, so other analysers need not decode the video again
 
-    def __call__(self, video: str | Path, progress: Progress | None = None) -> Sampling:
+    def __call__(self, video: str | Path | VideoReader, progress: Progress | None = None) -> Sampling:
+        """Candidates and rejections of a video, given by its path or as a reader of its frames."""
         config = self.config
-        reader = VideoReader(video)
+        reader = video if isinstance(video, VideoReader) else VideoReader(video)
         info = reader.info
         fps = info.fps
         every = max(config.every, info.duration / config.max_candidates) if info.duration > 0 else config.every

@@ -23,6 +23,7 @@ from reelkit.errors import OutputError, ThumbnailError
 from reelkit.thumbnails.candidates import (Candidate, CandidateSampler, Rejection, Sampler, SamplerConfig, Sampling,
                                           drop_near_duplicates)
 from reelkit.thumbnails.scorers import FrameScorer, PopularityScorer, Score, combine, default_scorers
+from reelkit.video import VideoReader
 
 Progress = Callable[[int, int], None]
 
@@ -90,7 +91,7 @@ class ThumbnailRanker:
     def __call__(self, video: str | Path, k: int = 5, progress: Progress | None = None) -> list[Thumbnail]:
         return self.rank(video, k, progress).thumbnails
 
-    def rank(self, video: str | Path, k: int = 5, progress: Progress | None = None) -> RankResult:
+    def rank(self, video: str | Path | VideoReader, k: int = 5, progress: Progress | None = None) -> RankResult:
         """The ``k`` best frames, best first, and what was rejected on the way."""
         if k < 1:
             raise ThumbnailError(f"k must be at least 1, got {k}")
@@ -103,6 +104,13 @@ class ThumbnailRanker:
                 progress(done, total)
 
         sampling = self.sampler(video, progress=sampling_progress)
+        return self.choose(sampling, k, video.path if isinstance(video, VideoReader) else Path(video),
+                           (lambda done, total: progress(frames_done + done, frames_done + total)) if progress else None)
+
+    def choose(self, sampling: Sampling, k: int, video: Path, progress: Progress | None = None) -> RankResult:
+        """The ``k`` best of a video's sampled candidates (``video`` names it in errors)."""
+        if k < 1:
+            raise ThumbnailError(f"k must be at least 1, got {k}")
         if not sampling.candidates:
             rejected = sampling.rejected_counts()
             counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items() if n)
@@ -112,7 +120,7 @@ class ThumbnailRanker:
         for number, candidate in enumerate(sampling.candidates, 1):
             scored.append((candidate, self._score(candidate, weights)))
             if progress:
-                progress(frames_done + number, frames_done + len(sampling.candidates))
+                progress(number, len(sampling.candidates))
         scored.sort(key=lambda pair: pair[1].score, reverse=True)
         kept, dropped = drop_near_duplicates(scored, lambda pair: pair[0].hash, self.duplicate_distance)
         rejections = sampling.rejections + [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -61,6 +62,12 @@ class DecodedFrame:
     frame: av.VideoFrame
     rotation: int = 0
     max_side: int = 0  # the picture is read shrunk so that its longer side is at most this (0: full size)
+    # Scales and converts the picture. By default the av frame's own, which two threads must not share: readers
+    # of one decode in several threads (reelkit.video.shared) each pass their own.
+    reformatter: VideoReformatter | None = field(default=None, repr=False)
+    # Held while the av frame is read: PyAV's reformat rewrites the source frame's colour tags while it scales and
+    # puts them back after, so another thread could read (and keep) the rewritten ones. Copies share it.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def width(self) -> int:
@@ -82,16 +89,16 @@ class DecodedFrame:
     def rgb(self) -> np.ndarray:
         if self._shrunk:
             return self.resized(self.width, self.height)
-        mapper = tone_mapper_for(self.frame)
+        mapper = self._tone_mapper()
         if mapper is not None:
-            return self._upright(mapper.rgb(self.frame.to_ndarray(format="rgb48le")))
-        return self._upright(self.frame.to_ndarray(format="rgb24"))
+            return self._upright(mapper.rgb(self._reformat(format="rgb48le").to_ndarray()))
+        return self._upright(self._reformat(format="rgb24").to_ndarray())
 
     def gray(self) -> np.ndarray:
         """The luma plane (uint8): for unrotated, unshrunk planar YUV video, a view of the Y plane; for HDR
         video, its luma plane tone-mapped."""
         name = self.frame.format.name
-        mapper = tone_mapper_for(self.frame)
+        mapper = self._tone_mapper()
         if mapper is not None and name not in HIGH_BIT_DEPTH_YUV:
             return cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY)
         coded = (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
@@ -100,13 +107,15 @@ class DecodedFrame:
             codes = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
             if self._shrunk:  # shrunk before the lookup, which then reads a quarter of the pixels or fewer
                 codes = cv2.resize(codes, coded, interpolation=cv2.INTER_AREA)
-            table = mapper.luma_table(HIGH_BIT_DEPTH_YUV[name], self.frame.color_range == FULL_RANGE)
+            with self.lock:
+                full_range = self.frame.color_range == FULL_RANGE
+            table = mapper.luma_table(HIGH_BIT_DEPTH_YUV[name], full_range)
             return self._upright(np.take(table, codes))
         if name in PLANAR_YUV:
             plane = self.frame.planes[0]
             luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         else:
-            luma = self.frame.to_ndarray(format="gray")
+            luma = self._reformat(format="gray").to_ndarray()
         if self._shrunk:
             luma = cv2.resize(luma, coded, interpolation=cv2.INTER_AREA)
         return self._upright(luma)
@@ -117,13 +126,9 @@ class DecodedFrame:
         across frames reuses its scaler."""
         if self.rotation % 180:
             width, height = height, width
-        mapper = tone_mapper_for(self.frame)
+        mapper = self._tone_mapper()
         scaled_format = "rgb48le" if mapper is not None else format
-        if reformatter is None:
-            scaled = self.frame.reformat(width=width, height=height, format=scaled_format, interpolation="AREA")
-        else:
-            scaled = reformatter.reformat(self.frame, width=width, height=height, format=scaled_format,
-                                          interpolation="AREA")
+        scaled = self._reformat(reformatter, width=width, height=height, format=scaled_format, interpolation="AREA")
         if mapper is None:
             return self._upright(scaled.to_ndarray())
         if format not in SDR_CONVERSIONS:
@@ -131,6 +136,15 @@ class DecodedFrame:
         sdr = mapper.rgb(scaled.to_ndarray())
         conversion = SDR_CONVERSIONS[format]
         return self._upright(sdr if conversion is None else cv2.cvtColor(sdr, conversion))
+
+    def _reformat(self, reformatter: VideoReformatter | None = None, **options) -> av.VideoFrame:
+        reformatter = reformatter or self.reformatter
+        with self.lock:
+            return self.frame.reformat(**options) if reformatter is None else reformatter.reformat(self.frame, **options)
+
+    def _tone_mapper(self):
+        with self.lock:
+            return tone_mapper_for(self.frame)
 
     def small_bgr(self, scale: int) -> np.ndarray:
         """The frame shrunk ``scale`` times (area averaging), as BGR for OpenCV-based analysers."""
