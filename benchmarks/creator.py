@@ -230,12 +230,17 @@ def faces_part(photos: int, finders: dict | None = None) -> dict:
         "faceless": f"{len(negatives)} frames: every third frame of examples/demo.mp4 (a dahlia) and 4 random "
                     "720x1280 crops of each of 16 scikit-image photos without a human face (a cat among them)"}
     if finders is None:
-        from reelkit.faces.detect import FaceDetector, TinyFaceDetector
+        from reelkit.faces.detect import FaceDetector, TinyFaceDetector, search_framed
 
-        finders = {"FrameFaceFinder: face-api's tiny detector, then one grey-bordered search (the scorer's)": None,
-                   "face-api's tiny detector, one search": TinyFaceDetector(),
-                   "FaceDetector: the same, then up to six grey-bordered searches (reelkit faces)": FaceDetector(),
-                   "OpenCV face cascade + eye check (the scorer's finder before)": CascadeFaceFinder()}
+        tiny = TinyFaceDetector()
+        finders = {"FrameFaceFinder: face-api's tiny detector, then square tiles, then one grey-bordered search "
+                   "(the scorer's)": None,
+                   "the same without the tiles (the scorer's finder before)":
+                       lambda rgb: tiny(rgb) or search_framed(tiny, rgb, ((0.5, 416),)),
+                   "face-api's tiny detector, one search": tiny,
+                   "FaceDetector: the tiny detector, then tiles, then up to six grey-bordered searches (reelkit faces)":
+                       FaceDetector(tiny=tiny),
+                   "OpenCV face cascade + eye check (the scorer's finder before that)": CascadeFaceFinder()}
     for name, finder in finders.items():
         scorer = FaceScorer(finder=finder)
         scorer.detect(Candidate.from_rgb(positives[0][1]))  # warm-up

@@ -445,3 +445,38 @@ def test_detector_and_shipped_model_on_labelled_test_photos(analyzer):
         if faces:
             correct += max(faces[0]["emotion"], key=faces[0]["emotion"].get) == EMOTIONS[dataset.labels[index]]
     assert found >= 36 and correct >= 0.6 * found
+
+
+def test_a_small_face_in_a_phone_frame_is_found_in_tiles_and_petals_are_not(astronaut, demo_video):
+    """A face a seventh of a 9:16 frame's width is too small for the whole-frame search; the square tiles find it.
+    The tiles see textures larger too, so each face they find is confirmed in a crop around it: the example's
+    dahlia, where unconfirmed tiles found faces, stays faceless."""
+    import cv2
+    from skimage import data
+
+    from reelkit.faces.detect import FrameFaceFinder, TinyFaceDetector, search_tiles
+    from reelkit.video import VideoReader
+
+    background = cv2.resize(data.coffee(), (1280, 720)).transpose(1, 0, 2)[:, ::-1]  # a 720x1280 portrait frame
+    frame = np.ascontiguousarray(background)
+    face_height, face_top = 186.6 - 75.7, 75.7  # the astronaut's face box: FaceDetector on the photo
+    scale = 0.14 * 720 / face_height
+    person = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    x, y = 300, 900
+    frame[y:y + person.shape[0], x:x + person.shape[1]] = person[: 1280 - y, : 720 - x]
+    expected = (x + 163.3 * scale, y + face_top * scale, x + 279.3 * scale, y + 186.6 * scale)
+    tiny = TinyFaceDetector()
+    assert tiny(frame) == []  # the whole-frame search misses it
+    found = FrameFaceFinder(tiny)(frame)
+    assert len(found) == 1 and _box_iou(found[0].box, expected) > 0.5
+    assert search_tiles(tiny, frame, confirm=None)  # confirming keeps the real face
+    petals = [f.rgb() for f in VideoReader(demo_video) if 7.4 <= f.time <= 7.9]
+    assert sum(bool(search_tiles(tiny, p, confirm=None)) for p in petals) >= 3  # unconfirmed tiles see faces there
+    assert not any(FrameFaceFinder(tiny)(p) for p in petals)
+
+
+def _box_iou(a, b) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)

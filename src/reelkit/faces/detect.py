@@ -56,6 +56,10 @@ FRAMING_TRIES = ((0.5, 160), (0.25, 160), (1.0, 224), (0.5, 416), (0.25, 224), (
 BORDER_GREY = 128
 CHEAP_FRAMINGS = 2  # the tries at the 160-px input, a sixth of the 416-px search's work
 TIGHT_FACE_SHARE = 0.5  # a face at least this wide (share of the image's short side) means a tight crop
+TILE_ASPECT = 1.5  # a frame this elongated (16:9 and 9:16 video) is also searched in square tiles
+# A face found in a tile is searched again in a square twice its size at 160 px (chosen on validation photos:
+# 12 of 144 faceless frames had a false face without it, 1 with it; benchmarks/creator.py --parts faces).
+TILE_CONFIRM = (2.0, 160)
 
 _BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
 
@@ -463,6 +467,54 @@ class FaceLandmarks68:
         return points + np.asarray(shifts, np.float32)[:, None, :]
 
 
+def search_tiles(detector: TinyFaceDetector, rgb: np.ndarray, min_aspect: float = TILE_ASPECT,
+                 confirm: tuple[float, int] | None = TILE_CONFIRM) -> list[Detection]:
+    """Every face in the square tiles of an elongated image, best first, in image pixels; empty for an image less
+    elongated than ``min_aspect``.
+
+    The detector shrinks an image to fit its square input, so most of a 9:16 frame's input is padding; a tile of
+    the short side fills it, and a face in it is seen 1.8 times larger. The tiles overlap to cover the long side;
+    a face found in two is kept once (face-api's non-maximum suppression). Textures seen larger fool the detector
+    too (a dahlia's petals, a retina's vessels), so with ``confirm`` = (context, input size) a face counts only if
+    the detector finds it again in a square ``context`` times its size around it, searched at that input size.
+    """
+    height, width = rgb.shape[:2]
+    short, longest = min(height, width), max(height, width)
+    if longest < min_aspect * short:
+        return []
+    found: list[Detection] = []
+    for start in np.linspace(0, longest - short, math.ceil(longest / short)).round().astype(int):
+        tile = rgb[start:start + short] if height > width else rgb[:, start:start + short]
+        dx, dy = (0, start) if height > width else (start, 0)
+        found += [Detection((d.box[0] + dx, d.box[1] + dy, d.box[2] + dx, d.box[3] + dy), d.score)
+                  for d in detector(np.ascontiguousarray(tile))]
+    if len(found) > 1:
+        found = [found[i] for i in non_max_suppression(np.array([d.box for d in found]),
+                                                       np.array([d.score for d in found]), DETECTOR_IOU)]
+    return [d for d in found if confirm is None or _found_again(detector, rgb, d.box, *confirm)]
+
+
+def _found_again(detector: TinyFaceDetector, rgb: np.ndarray, box: tuple[float, float, float, float],
+                 context: float, input_size: int) -> bool:
+    """Whether the detector finds a face centred in a square ``context`` times the box's size around it (grey
+    beyond the image's edges), searched at ``input_size``."""
+    import cv2
+
+    side = max(1, int(round(context * max(box[2] - box[0], box[3] - box[1]))))
+    left, top = int(round((box[0] + box[2] - side) / 2)), int(round((box[1] + box[3] - side) / 2))
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(rgb), side, side, side, side, cv2.BORDER_CONSTANT,
+                                value=(BORDER_GREY,) * 3)
+    crop = np.ascontiguousarray(padded[top + side:top + 2 * side, left + side:left + 2 * side])
+    original_size = detector.input_size
+    detector.input_size = input_size
+    try:
+        again = detector(crop)
+    finally:
+        detector.input_size = original_size
+    return any(abs(d.box[0] + d.box[2] - side) < side / 2 and abs(d.box[1] + d.box[3] - side) < side / 2
+               for d in again)
+
+
 def search_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRIES) -> list[Detection]:
     """Every face of the first framing in ``tries`` (:data:`FRAMING_TRIES`) where the detector finds one, best
     first, in photo pixels (boxes may reach past the photo's edges); empty if no framing finds a face."""
@@ -488,10 +540,11 @@ def search_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRI
 class FrameFaceFinder:
     """Faces in video frames (the thumbnail ranker's finder): callable ``rgb -> list[Detection]``, best first.
 
-    face-api's tiny face detector; when it finds nothing, one more search with the frame in a grey border
-    ``framing`` = (share of the long side, detector input size), which finds the close-ups the plain search
-    misses. On frames, that one try found as many faces as :class:`FaceDetector`'s six, at about a third of
-    the time (``benchmarks/creator.py --parts faces``).
+    face-api's tiny face detector; when it finds nothing, the square tiles of an elongated frame
+    (:func:`search_tiles`), for faces too small for the whole-frame search; then one more search with the frame
+    in a grey border ``framing`` = (share of the long side, detector input size), which finds the close-ups the
+    plain search misses. On frames, that one try found as many faces as :class:`FaceDetector`'s six, at about a
+    third of the time (``benchmarks/creator.py --parts faces``).
     """
 
     def __init__(self, tiny: TinyFaceDetector | None = None, framing: tuple[float, int] = (0.5, 416)) -> None:
@@ -499,7 +552,7 @@ class FrameFaceFinder:
         self.framing = framing
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
-        return self.tiny(rgb) or search_framed(self.tiny, rgb, (self.framing,))
+        return self.tiny(rgb) or search_tiles(self.tiny, rgb) or search_framed(self.tiny, rgb, (self.framing,))
 
 
 class FaceDetector:
@@ -507,7 +560,8 @@ class FaceDetector:
 
     face-api's tiny face detector at ``input_size`` (face-api's default 416 finds faces down to about 1/11
     of the image's longest side; 320 is about a third faster but misses those); when it finds nothing and
-    ``reframe`` is set, the image is searched again framed in a grey border, for photos cropped tight to a face.
+    ``reframe`` is set, it is searched again: an elongated image in square tiles (:func:`search_tiles`), for faces
+    too small for the whole-image search, then framed in a grey border, for photos cropped tight to a face.
     An image no larger than ``input_size`` is searched framed first, at the cheap 160-px framings: when that
     finds a face filling at least :data:`TIGHT_FACE_SHARE` of the image, the image is a tight crop, which the
     plain search would miss anyway, and the plain search is skipped.
@@ -528,4 +582,5 @@ class FaceDetector:
         found = self.tiny(rgb)
         if found or not self.reframe:
             return found
-        return framed or search_framed(self.tiny, rgb, FRAMING_TRIES[CHEAP_FRAMINGS if small else 0:])
+        return (framed or search_tiles(self.tiny, rgb)
+                or search_framed(self.tiny, rgb, FRAMING_TRIES[CHEAP_FRAMINGS if small else 0:]))
