@@ -90,12 +90,13 @@ def segmenter_method(segmenter) -> Method:
     return predict
 
 
-def layered(weights: Path, name: str = "layered_small") -> tuple[Method, float]:
-    """The segmenter, and its encoder's mean IoU on the generator's own scenes (against their known masks)."""
+def layered(weights: Path) -> tuple[Method, float]:
+    """The segmenter of the config the weights were trained as, and its encoder's mean IoU on the generator's own
+    scenes (against their known masks)."""
     from reelkit.segment.layered import LayeredSegmenter
     from reelkit.segment.layered.train import evaluate_generated
 
-    segmenter = LayeredSegmenter.from_name(name, weights)
+    segmenter = LayeredSegmenter.from_name(read_metadata(weights).get("model", "layered_small"), weights)
     return segmenter_method(segmenter), evaluate_generated(segmenter.model)["generated_miou"]
 
 
