@@ -56,6 +56,29 @@ def bad_videos(tmp_path: Path) -> dict[str, Path]:
     return files
 
 
+@pytest.fixture(scope="session")
+def size_change_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two clips joined without re-encoding (a raw H.264 stream): 2 s of a 640x360 picture, then 2 s at 360x640."""
+    import av
+    import numpy as np
+    from skimage import data
+
+    picture = np.tile(data.astronaut(), (2, 2, 1))
+    path = tmp_path_factory.mktemp("size_change") / "joined.h264"
+    with path.open("wb") as joined:
+        for width, height in ((640, 360), (360, 640)):
+            part = path.with_name(f"{width}x{height}.h264")
+            with av.open(str(part), "w", format="h264") as out:
+                stream = out.add_stream("libx264", rate=30)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                for shift in range(60):
+                    rgb = np.ascontiguousarray(np.roll(picture, 4 * shift, axis=1)[:height, :width])
+                    out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+                out.mux(stream.encode())
+            joined.write(part.read_bytes())
+    return path
+
+
 def _cut_midway(path: Path) -> None:
     """The example as a fast-start MP4 (index first) cut in half: it opens, and decoding stops at 4.1 s of a
     declared 8 s, after frames have been handed out."""

@@ -70,6 +70,14 @@ def test_bad_video_fails_in_one_line_without_output(bad_videos, tmp_path):
         assert not out.exists()
 
 
+def test_clips_joined_at_two_sizes_get_a_report(size_change_video, tmp_path):
+    out = tmp_path / "report"
+    result = run_cli("analyze", str(size_change_video), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert (report["video"]["width"], report["video"]["height"]) == (640, 360) and report["thumbnails"]
+
+
 def test_a_failing_overlay_reader_fails_the_analysis_with_its_own_error(demo_video, tmp_path):
     """The overlays are read in a thread beside the thumbnail candidates: its error stops both and is the one raised."""
     from reelkit.analyze import VideoAnalyzer

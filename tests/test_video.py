@@ -343,3 +343,24 @@ def test_threads_reading_one_hdr_frame_get_the_same_pixels(tmp_path):
     for thread in threads:
         thread.join()
     assert not wrong and frame.frame.color_trc == 18  # still tagged HLG (ARIB STD-B67)
+
+
+def test_a_stream_whose_size_changes_midway_is_read_at_its_first_size(size_change_video):
+    """Clips joined without re-encoding change the picture size midway; analysers need one geometry, so the later
+    frames are fitted into the first size between black bars (before, every command failed with a traceback)."""
+    import cv2
+    import numpy as np
+
+    frames = list(VideoReader(size_change_video))
+    assert len(frames) == 120 and {(f.frame.width, f.frame.height) for f in frames} == {(640, 360), (360, 640)}
+    assert {f.rgb().shape for f in frames} == {f.gray().shape + (3,) for f in frames} == {(360, 640, 3)}
+    assert {f.resized(160, 90, "bgr24").shape for f in frames} == {(90, 160, 3)}
+    later = frames[100]
+    rgb = later.rgb()
+    # 360x640 fitted into 640x360: 202 px wide in the middle, black on both sides.
+    assert rgb[:, :200].max() == 0 and rgb[:, -200:].max() == 0 and rgb[:, 230:410].std() > 20
+    picture = later.frame.to_ndarray(format="rgb24")
+    expected = cv2.resize(picture, (202, 360), interpolation=cv2.INTER_AREA)
+    assert np.abs(rgb[:, 219:421].astype(int) - expected).mean() < 3
+    shrunk = list(VideoReader(size_change_video, max_side=320))
+    assert {f.rgb().shape for f in shrunk} == {(180, 320, 3)}

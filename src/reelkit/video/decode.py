@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -68,6 +68,10 @@ class DecodedFrame:
     # Held while the av frame is read: PyAV's reformat rewrites the source frame's colour tags while it scales and
     # puts them back after, so another thread could read (and keep) the rewritten ones. Copies share it.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # The coded size every frame of the stream is read at: its first frame's. A stream whose picture size changes
+    # midway (clips joined without re-encoding) has its other frames fitted into that size between black bars, so
+    # that every analyser sees one geometry (None: the frame's own size).
+    coded_size: tuple[int, int] | None = None
 
     @property
     def width(self) -> int:
@@ -78,15 +82,36 @@ class DecodedFrame:
         return self._size[1]
 
     @property
+    def _coded(self) -> tuple[int, int]:
+        return self.coded_size or (self.frame.width, self.frame.height)
+
+    @property
     def _size(self) -> tuple[int, int]:
-        width, height = self.frame.width, self.frame.height
+        width, height = self._coded
         return working_size(*((height, width) if self.rotation % 180 else (width, height)), self.max_side)
 
     @property
     def _shrunk(self) -> bool:
-        return 0 < self.max_side < max(self.frame.width, self.frame.height)
+        return 0 < self.max_side < max(self._coded)
+
+    @property
+    def _resized_midway(self) -> bool:
+        return self.coded_size is not None and self.coded_size != (self.frame.width, self.frame.height)
+
+    def _fitted(self, width: int, height: int) -> np.ndarray:
+        """The upright picture of a frame whose size differs from the stream's, fitted into ``width`` x ``height``
+        (RGB) between black bars."""
+        picture = replace(self, coded_size=None, max_side=0)
+        scale = min(width / picture.width, height / picture.height)
+        fit_width, fit_height = max(1, round(picture.width * scale)), max(1, round(picture.height * scale))
+        canvas = np.zeros((height, width, 3), np.uint8)
+        top, left = (height - fit_height) // 2, (width - fit_width) // 2
+        canvas[top:top + fit_height, left:left + fit_width] = picture.resized(fit_width, fit_height)
+        return canvas
 
     def rgb(self) -> np.ndarray:
+        if self._resized_midway:
+            return self._fitted(self.width, self.height)
         if self._shrunk:
             return self.resized(self.width, self.height)
         mapper = self._tone_mapper()
@@ -99,7 +124,7 @@ class DecodedFrame:
         video, its luma plane tone-mapped."""
         name = self.frame.format.name
         mapper = self._tone_mapper()
-        if mapper is not None and name not in HIGH_BIT_DEPTH_YUV:
+        if self._resized_midway or (mapper is not None and name not in HIGH_BIT_DEPTH_YUV):
             return cv2.cvtColor(self.rgb(), cv2.COLOR_RGB2GRAY)
         coded = (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
         if mapper is not None:
@@ -124,6 +149,12 @@ class DecodedFrame:
                 reformatter: VideoReformatter | None = None) -> np.ndarray:
         """The upright picture scaled to ``width`` x ``height`` by area averaging; a ``reformatter`` kept
         across frames reuses its scaler."""
+        if self._resized_midway:
+            if format not in SDR_CONVERSIONS:
+                raise ValueError(f"frames of another size than the stream's resize to {', '.join(SDR_CONVERSIONS)}")
+            fitted = cv2.resize(self._fitted(self.width, self.height), (width, height), interpolation=cv2.INTER_AREA)
+            conversion = SDR_CONVERSIONS[format]
+            return fitted if conversion is None else cv2.cvtColor(fitted, conversion)
         if self.rotation % 180:
             width, height = height, width
         mapper = self._tone_mapper()
@@ -281,12 +312,14 @@ class VideoReader:
         start = stream.start_time or 0
         index = 0
         last_time = 0.0
+        coded_size: tuple[int, int] | None = None
         try:
             for frame in container.decode(stream):
                 pts = frame.pts if frame.pts is not None else None
                 time = float((pts - start) * time_base) if pts is not None else index / self.info.fps
                 last_time = time
-                yield DecodedFrame(index, time, frame, self.info.rotation, self.max_side)
+                coded_size = coded_size or (frame.width, frame.height)
+                yield DecodedFrame(index, time, frame, self.info.rotation, self.max_side, coded_size=coded_size)
                 index += 1
         except av.FFmpegError as error:
             raise VideoError(f"{self.path}: decoding failed after {index} frames ({_reason(error)}); "
