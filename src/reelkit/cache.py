@@ -4,9 +4,10 @@ under $XDG_CACHE_HOME/reelkit or ~/.cache/reelkit. Losing it, or not being allow
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+from reelkit.files import write_atomically
 
 
 def cache_dir(kind: str) -> Path:
@@ -15,18 +16,11 @@ def cache_dir(kind: str) -> Path:
 
 
 def save_atomically(path: Path, write: Callable[[BinaryIO], None]) -> bool:
-    """Write ``path`` through ``write(handle)`` under a temporary name and rename it, so that a reader never sees
-    half a file; False (and nothing left behind) when the cache cannot be written."""
+    """:func:`reelkit.files.write_atomically`, creating the folder; False (and nothing left behind) when the cache
+    cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(partial, path)
+        write_atomically(path, write)
         return True
     except OSError:
-        Path(partial).unlink(missing_ok=True)
         return False

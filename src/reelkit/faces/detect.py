@@ -19,6 +19,7 @@ before resizing.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -365,6 +366,14 @@ class TinyFaceDetector:
         self.input_size, self.score_threshold = input_size, score_threshold
         self.mean = torch.tensor(DETECTOR_MEAN_RGB).view(1, 3, 1, 1)
 
+    def at_size(self, input_size: int) -> "TinyFaceDetector":
+        """The same detector (sharing its network) at another input size."""
+        if input_size % 32:
+            raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
+        other = copy.copy(self)
+        other.input_size = input_size
+        return other
+
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """NetInput.toBatchTensor(inputSize, false): zeros after the short side, then resizeBilinear."""
         if max(rgb.shape[:2]) > self.input_size:
@@ -505,12 +514,7 @@ def _found_again(detector: TinyFaceDetector, rgb: np.ndarray, box: tuple[float, 
     padded = cv2.copyMakeBorder(np.ascontiguousarray(rgb), side, side, side, side, cv2.BORDER_CONSTANT,
                                 value=(BORDER_GREY,) * 3)
     crop = np.ascontiguousarray(padded[top + side:top + 2 * side, left + side:left + 2 * side])
-    original_size = detector.input_size
-    detector.input_size = input_size
-    try:
-        again = detector(crop)
-    finally:
-        detector.input_size = original_size
+    again = detector.at_size(input_size)(crop)
     return any(abs(d.box[0] + d.box[2] - side) < side / 2 and abs(d.box[1] + d.box[3] - side) < side / 2
                for d in again)
 
@@ -521,19 +525,14 @@ def search_framed(detector: TinyFaceDetector, rgb: np.ndarray, tries=FRAMING_TRI
     import cv2
 
     longest = max(rgb.shape[:2])
-    original_size = detector.input_size
-    try:
-        for share, size in tries:
-            pad = int(round(share * longest))
-            framed = cv2.copyMakeBorder(np.ascontiguousarray(rgb), pad, pad, pad, pad, cv2.BORDER_CONSTANT,
-                                        value=(BORDER_GREY,) * 3)
-            detector.input_size = size
-            found = detector(framed)
-            if found:
-                return [Detection(tuple(v - pad for v in d.box), d.score)
-                        for d in sorted(found, key=lambda d: d.score, reverse=True)]
-    finally:
-        detector.input_size = original_size
+    for share, size in tries:
+        pad = int(round(share * longest))
+        framed = cv2.copyMakeBorder(np.ascontiguousarray(rgb), pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                    value=(BORDER_GREY,) * 3)
+        found = detector.at_size(size)(framed)
+        if found:
+            return [Detection(tuple(v - pad for v in d.box), d.score)
+                    for d in sorted(found, key=lambda d: d.score, reverse=True)]
     return []
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
 from reelkit.errors import OutputError, TextError
+from reelkit.files import write_atomically
 
 
 @dataclass
@@ -85,16 +84,8 @@ WRITERS = {"json": to_json, "srt": to_srt, "vtt": to_vtt}
 def atomic_write(path: Path, content: str) -> None:
     """Write via a temporary file in the same folder, then rename: never a half-written file."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        write_atomically(path, lambda handle: handle.write(content.encode("utf-8")))
     except OSError as error:
-        if "tmp" in locals() and os.path.exists(tmp):
-            os.unlink(tmp)
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
 
 

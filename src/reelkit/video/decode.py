@@ -152,7 +152,7 @@ class DecodedFrame:
         if self._resized_midway:
             if format not in SDR_CONVERSIONS:
                 raise ValueError(f"frames of another size than the stream's resize to {', '.join(SDR_CONVERSIONS)}")
-            fitted = cv2.resize(self._fitted(self.width, self.height), (width, height), interpolation=cv2.INTER_AREA)
+            fitted = self._fitted(width, height)
             conversion = SDR_CONVERSIONS[format]
             return fitted if conversion is None else cv2.cvtColor(fitted, conversion)
         if self.rotation % 180:
