@@ -39,6 +39,21 @@ def test_bad_video_gives_one_line_error_and_no_output(bad_videos, clean_dir, kin
         assert not clean_dir.exists()
 
 
+@pytest.mark.parametrize("command", ["overlays", "thumbnails", "faces"])
+def test_a_video_failing_midway_leaves_no_empty_folder(bad_videos, tmp_path, command):
+    """The folder is made before decoding starts; a command that then fails removes the folders it made and left
+    empty (one holding a file, earlier results, stays)."""
+    out = tmp_path / "new" / "out"
+    result = run_cli(command, str(bad_videos["cut_midway"]), "-o", str(out))
+    _assert_one_line_error(result)
+    assert "truncated" in result.stderr and not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "earlier.json").write_text("{}")
+    assert run_cli(command, str(bad_videos["cut_midway"]), "-o", str(kept)).returncode == 2
+    assert [p.name for p in kept.iterdir()] == ["earlier.json"]
+
+
 def test_an_error_before_any_progress_is_exactly_one_line(tmp_path):
     # The training command opens its progress display before it reads the data.
     result = run_cli("train", "emotionaldan", "--data", str(tmp_path / "nowhere"),

@@ -72,10 +72,17 @@ def root(
     """reelkit: read, judge and improve short-form videos."""
 
 
+# Folders this command made (the first missing one of each path): a command that fails removes those it left empty.
+_made_dirs: list[Path] = []
+
+
 def writable_dir(path: Path) -> Path:
     """Create ``path`` if needed and check that it is a writable folder."""
     if path.exists() and not path.is_dir():
         raise OutputError(f"output path {path} exists and is not a folder")
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    if missing:
+        _made_dirs.append(missing[-1])
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".reelkit-write-test"
@@ -451,12 +458,21 @@ def _register_capabilities() -> None:
 _register_capabilities()
 
 
+def _remove_empty_made_dirs() -> None:
+    """The folders this command made and left without a file in them: a failed command leaves nothing behind, and
+    a folder holding any file (earlier results) is kept."""
+    for made in _made_dirs:
+        if made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
+            shutil.rmtree(made, ignore_errors=True)
+
+
 def main() -> None:
     """Entry point: a ReelkitError, or a usage error (a missing argument, an option out of range), becomes
     one line on stderr and exit code 2."""
     try:
         code = app(standalone_mode=False)
     except ReelkitError as error:
+        _remove_empty_made_dirs()
         print_error(error)
         sys.exit(2)
     except typer.Abort:
@@ -471,6 +487,9 @@ def main() -> None:
             print_error(f"{error.format_message()}{where}")
         sys.exit(getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
+        _remove_empty_made_dirs()
         console.print("[red]interrupted[/]")
         sys.exit(130)
+    if isinstance(code, int) and code:  # a command that reports its own failures (overlays, per video)
+        _remove_empty_made_dirs()
     sys.exit(code if isinstance(code, int) else 0)
