@@ -47,6 +47,9 @@ def test_a_video_failing_midway_leaves_no_empty_folder(bad_videos, tmp_path, com
     result = run_cli(command, str(bad_videos["cut_midway"]), "-o", str(out))
     _assert_one_line_error(result)
     assert "truncated" in result.stderr and not (tmp_path / "new").exists()
+    if command != "overlays":  # overlays goes on to its other videos and keeps each one's bar ("failed")
+        # the progress display had started: a failure wipes it and leaves no blank line in a pipe either
+        assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1, result.stderr
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "earlier.json").write_text("{}")

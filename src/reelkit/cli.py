@@ -45,7 +45,11 @@ class _FirstTaskProgress(Progress):
         return super().add_task(description, *args, **kwargs)
 
     def stop(self) -> None:
-        if self.live.is_started:
+        if not self.live.is_started:
+            return
+        if self.live.transient:  # Progress.stop would end a line that a wiped display never drew in a pipe
+            self.live.stop()
+        else:
             super().stop()
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
