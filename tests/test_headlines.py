@@ -12,7 +12,7 @@ from reelkit.errors import HeadlineError
 from reelkit.headlines import HeadlineImprover, HeadlineScorer, load_trending
 from reelkit.headlines.data import channel_relative_targets, grouped_split, load_dataset
 from reelkit.headlines.models import FEATURE_NAMES, surface_features
-from reelkit.headlines.pipeline import numbers
+from reelkit.headlines.pipeline import _sentence_case, _title_case, numbers, question
 
 TRENDING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "youtube_trending" / "USvideos.csv"
 needs_data = pytest.mark.skipif(not TRENDING.is_file(),
@@ -120,7 +120,29 @@ def test_rewrites_write_the_pronoun_i_in_capitals() -> None:
     texts = [text for text, _, source in improver.candidates("what i learned when i'm on tour") if source != "yours"]
     assert texts and all(" i " not in f" {t} " and "i'm" not in t for t in texts)
     clause = [text for text, _, _ in improver.candidates("i tried viral hacks")]
-    assert "Why I tried viral hacks" in clause and not any(t.startswith("The Truth About") for t in clause)
+    assert "Why I tried viral hacks" in clause and not any(t.lower().startswith("the truth about") for t in clause)
+
+
+def test_templates_add_their_words_in_the_headlines_style() -> None:
+    improver = HeadlineImprover(scorer=lambda hs: [0.0] * len(hs))
+    lower = [text for text, _, _ in improver.candidates("what they want to do")]
+    assert {"The truth about what they want to do", "what they want to do, explained",
+            "what they want to do (full video)", "what they want to do: 3 things to know"} <= set(lower)
+    assert not any(t.startswith("Why what") for t in lower)  # it already asks
+    sentence = [text for text, _, _ in improver.candidates("What they want to do")]
+    assert "The truth about what they want to do" in sentence
+    titled = [text for text, _, _ in improver.candidates("Cats Versus Cucumbers")]
+    assert {"The Truth About Cats Versus Cucumbers", "Cats Versus Cucumbers, Explained",
+            "Why Cats Versus Cucumbers?"} <= set(titled)
+    assert ("How do you make bread?", "asks a question") in question("how to make bread")
+    assert improver.candidates("!!!") == []  # no words, nothing to rewrite
+
+
+def test_case_changes_keep_names_and_acronyms() -> None:
+    assert _title_case("iPhone X review by NASA") == "iPhone X Review by NASA"
+    assert _title_case("I tried THE BEST tips") == "I Tried the BEST Tips"
+    assert _sentence_case("NASA Shows THE New iPhone X") == "NASA shows the new iPhone X"
+    assert _sentence_case("iPhone X Review") == "iPhone X review"
 
 
 def test_improver_scorer_is_swappable() -> None:

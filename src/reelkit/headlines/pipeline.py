@@ -92,17 +92,65 @@ def _capitalise(word: str) -> str:
     return re.sub(r"[^\W\d_]", lambda m: m.group(0).upper(), word, count=1)
 
 
+def _written_as_is(word: str) -> bool:
+    """A name capitalised mid-word (iPhone, McDonald's), an acronym of up to 4 letters (NASA, DIY) or a
+    capital letter other than the article (iPhone X): words a case change must leave alone. Longer
+    all-capital words, and common words in capitals ("THE"), are shouting and may change."""
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return False
+    if any(c.isupper() for c in letters[1:]) and not word.isupper():
+        return True
+    if len(letters) == 1:
+        return word.isupper() and word != "A"
+    if not word.isupper() or word.lower().strip("\"'().,!?:") in _COMMON_FIRST_WORDS:  # "THE", "AND": shouting
+        return False
+    return len(letters) <= 4
+
+
 def _title_case(text: str) -> str:
     words = text.split(" ")
-    return " ".join(w if i and w.lower() in _SMALL_WORDS else _capitalise(w) for i, w in enumerate(words))
+    return " ".join(w if _written_as_is(w) else w.lower() if i and w.lower() in _SMALL_WORDS
+                    else _capitalise(w.lower() if w.isupper() else w) for i, w in enumerate(words))
 
 
 def _sentence_case(text: str) -> str:
-    # Keep acronyms and names the author capitalised mid-word (iPhone, NASA); lower the rest.
-    words = text.split(" ")
-    out = [w if (w[1:] and any(c.isupper() for c in w[1:]) and not w.isupper()) else w.lower() for w in words]
-    sentence = " ".join(out)
-    return sentence[:1].upper() + sentence[1:]
+    words = [w if _written_as_is(w) else w.lower() for w in text.split(" ")]
+    if not _written_as_is(words[0]):
+        words[0] = _capitalise(words[0])
+    return " ".join(words)
+
+
+_QUESTION_WORDS = {"what", "why", "how", "who", "when", "where", "which"}
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def _title_styled(headline: str) -> bool:
+    """Whether the author capitalises most words ("I Tried 5 Viral Hacks"), as opposed to sentence case or
+    all lower case; templates then add their words in the same style."""
+    words = _WORD.findall(headline)
+    rest = [w for w in words[1:] if w.lower() not in _SMALL_WORDS]
+    if not rest:
+        return bool(words) and words[0][0].isupper()
+    return sum(w[0].isupper() for w in rest) >= len(rest) / 2
+
+
+def _styled(phrase: str, headline: str, starts: bool = False) -> str:
+    """A template's words (written in title case) in ``headline``'s style: kept for a title-cased headline,
+    otherwise lower case, with a capital only where the phrase ``starts`` the new headline."""
+    if _title_styled(headline):
+        return phrase
+    phrase = phrase.lower()
+    return _capitalise(phrase) if starts else phrase
+
+
+def _after_prefix(core: str, headline: str) -> str:
+    """``core`` once a phrase goes before it: the first word of a sentence-case headline loses the capital it had
+    only for standing first, when it is a common word ("What they want" -> "The truth about what they want")."""
+    first, _, rest = core.partition(" ")
+    if not _title_styled(headline) and first.lower() in _COMMON_FIRST_WORDS and not any(c.isupper() for c in first[1:]):
+        first = first.lower()
+    return f"{first} {rest}" if rest else first
 
 
 def _caps_share(text: str) -> float:
@@ -136,6 +184,9 @@ _PHRASE_BOUNDARY = _DETERMINERS | set(_AUXILIARIES) | _SUBJECT_PRONOUNS | {
     "give", "gives", "be", "been", "being", "had", "am"}
 
 
+_COMMON_FIRST_WORDS = _PHRASE_BOUNDARY | _SMALL_WORDS | _QUESTION_WORDS
+
+
 def _noun_phrase_start(headline: str, noun_start: int, max_modifiers: int = 3) -> int:
     """Where the modifiers of the noun at ``noun_start`` begin ("viral life" in "I tried viral life hacks"):
     walk back over up to ``max_modifiers`` plain words, stopping at a closed-class word, a past-tense verb
@@ -164,7 +215,7 @@ def numbers(headline: str) -> list[tuple[str, str]]:
         at = _noun_phrase_start(headline, listed.start())
         return [(headline[:at] + "5 " + headline[at:], "adds a count")]
     main, tag = _split_tag(headline)
-    return [(f"{_core(main)}: 3 Things to Know{tag}", "adds a number")]
+    return [(f"{_core(main)}: {_styled('3 Things to Know', headline)}{tag}", "adds a number")]
 
 
 def _starts_with_a_clause(text: str) -> bool:
@@ -181,17 +232,20 @@ def question(headline: str) -> list[tuple[str, str]]:
         return []
     how_to = re.match(r"how to (.+)", core, re.I)
     if how_to:
-        return [(f"How Do You {how_to.group(1)}?{tag}", "asks a question")]
+        return [(f"{_styled('How Do You', headline, starts=True)} {how_to.group(1)}?{tag}", "asks a question")]
     words = core.split()
     for i, word in enumerate(words[1:6], 1):
         if word.lower() in _AUXILIARIES:
             # "Apple is releasing X" -> "Is Apple releasing X?"
-            subject = words[0].lower() if words[0].lower() in _DETERMINERS else words[0]
+            subject = words[0].lower() if words[0].lower() in _DETERMINERS and not words[0].isupper() else words[0]
             asked = [_capitalise(word.lower()) if not word.isupper() else word, subject, *words[1:i], *words[i + 1:]]
             return [(" ".join(asked) + "?" + tag, "turns it into a question")]
+    if words and words[0].lower() in _QUESTION_WORDS:  # "What they want to do?" asks already; "Why what ..." is none
+        return [(f"{core}?{tag}", "asks a question")]
+    why = f"Why {_after_prefix(core, headline)}"
     if _starts_with_a_clause(core):  # "Why I Tried Viral Hacks" is a title; "Why I tried viral hacks?" is not
-        return [(f"{core}?{tag}", "asks a question"), (f"Why {core}{tag}", "says why")]
-    return [(f"{core}?{tag}", "asks a question"), (f"Why {core}?{tag}", "asks why")]
+        return [(f"{core}?{tag}", "asks a question"), (f"{why}{tag}", "says why")]
+    return [(f"{core}?{tag}", "asks a question"), (f"{why}?{tag}", "asks why")]
 
 
 def length(headline: str) -> list[tuple[str, str]]:
@@ -208,8 +262,8 @@ def length(headline: str) -> list[tuple[str, str]]:
     if trimmed and len(trimmed) < len(words):
         out.append((" ".join(trimmed), "drops filler words"))
     if len(words) <= 8:
-        out.append((f"{_core(untagged)}, Explained{tag}", "makes it longer"))
-        out.append((f"{_core(untagged)} (Full Video){tag}", "makes it longer"))
+        out.append((f"{_core(untagged)}, {_styled('Explained', headline)}{tag}", "makes it longer"))
+        out.append((f"{_core(untagged)} ({_styled('Full Video', headline)}){tag}", "makes it longer"))
     return out
 
 
@@ -227,7 +281,8 @@ def wording(headline: str) -> list[tuple[str, str]]:
         out.append((stronger, f"stronger words ({', '.join(changed[:2])})"))
     main, tag = _split_tag(headline)
     if len(main.split()) <= 6 and not main.lower().startswith("the truth") and not _starts_with_a_clause(main):
-        out.append((f"The Truth About {_core(main)}{tag}", "adds a power phrase"))
+        truth = _styled("The Truth About", headline, starts=True)
+        out.append((f"{truth} {_after_prefix(_core(main), headline)}{tag}", "adds a power phrase"))
     return out
 
 
@@ -267,6 +322,8 @@ class HeadlineImprover:
             if text not in seen:
                 seen.add(text)
                 out.append((text, "your alternative", "yours"))
+        if not _WORD.search(headline):  # nothing to rewrite in "!!!" or "2024"
+            return out
         for source, generate in self.generators.items():
             for text, what in generate(headline):
                 text = _PRONOUN_I.sub("I", " ".join(text.split()))
