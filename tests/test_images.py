@@ -55,3 +55,16 @@ def test_heic_photos_are_read(tmp_path):
     path = tmp_path / "portrait.heic"  # what iPhones save photos as (libheif applies its own rotation box)
     Image.fromarray(_portrait()).save(path, quality=95)
     assert _is_portrait(read_image(path))
+
+
+def test_large_photos_are_read_quietly_and_huge_ones_refused(tmp_path, monkeypatch, recwarn):
+    # Pillow's bomb check scaled down: it warns above MAX_IMAGE_PIXELS (a 108-MP phone photo passes its 89 MP)
+    # and refuses twice that.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    large, huge = tmp_path / "large.png", tmp_path / "huge.png"
+    Image.new("RGB", (40, 40)).save(large)
+    Image.new("RGB", (50, 50)).save(huge)
+    assert read_image(large).shape == (40, 40, 3)
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+    with pytest.raises(FaceError, match=r"too large to decode safely \(more than \d+ megapixels\)"):
+        read_image(huge, FaceError)

@@ -4,6 +4,7 @@ orientation says."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,13 @@ def read_image(path: str | Path, error: type[ReelkitError] = ReelkitError) -> np
     if path.stat().st_size == 0:
         raise error(f"{path}: empty file (0 bytes)")
     try:
-        with Image.open(path) as image:
-            image.load()
-            # Phones store a portrait photo as landscape sensor pixels plus an EXIF orientation that turns it.
-            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        with warnings.catch_warnings():
+            # Pillow warns from 89 megapixels, which a 108-MP phone photo passes; it refuses twice that, below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                # Phones store a portrait photo as landscape sensor pixels plus an EXIF orientation that turns it.
+                rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except UnidentifiedImageError:
         from reelkit.video import VIDEO_SUFFIXES
 
@@ -37,7 +41,8 @@ def read_image(path: str | Path, error: type[ReelkitError] = ReelkitError) -> np
                         "a video's best frames as JPEG") from None
         raise error(f"{path}: not an image format reelkit reads (PNG, JPEG, HEIC, WebP, BMP, ...)") from None
     except Image.DecompressionBombError:
-        raise error(f"{path}: image too large to decode safely") from None
+        raise error(f"{path}: image too large to decode safely (more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                    "megapixels)") from None
     except (OSError, ValueError) as failure:
         reason = str(failure).splitlines()[0] if str(failure) else "truncated?"
         raise error(f"{path}: cannot read the image ({reason}); is it corrupt or truncated?") from None
