@@ -210,6 +210,8 @@ def test_score_and_improve_through_the_reelkit_command(tmp_path: Path) -> None:
     assert any(v["source"] == "yours" and v["headline"] == "Piano cat!" for v in variants)
     result = run_cli("headlines", "score", "   ")
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    result = run_cli("headlines", "improve", "!!!")
+    assert result.returncode == 0 and "no rewrites" in result.stdout and "--alt" in result.stdout
 
 
 def test_failed_training_leaves_no_empty_output_folder(tmp_path: Path) -> None:

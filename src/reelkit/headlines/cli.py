@@ -86,6 +86,10 @@ def improve_command(
                                    "change": round(v.change, 4), "reason": v.reason, "source": v.source},
                                   ensure_ascii=False))
         return
+    if not variants:  # a headline without words ("!!!") gives the templates nothing to work on
+        typer.echo(f"original: {' '.join(headline.split())}  (score {original:+.3f}); no rewrites of a headline "
+                   "without words: give your own with --alt")
+        return
     table = Table(title=f"original: {' '.join(headline.split())}  (score {original:+.3f})")
     for column in ("#", "headline", "score", "vs original", "why"):
         table.add_column(column)
