@@ -28,6 +28,11 @@ app.add_typer(synth_app, name="synth")
 console = Console(stderr=True, soft_wrap=True)  # log lines stay whole in files and pipes
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 face", "2 faces": counts in the commands' summaries."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def print_error(error: Exception) -> None:
     console.print(f"[red]error:[/] {error}", highlight=False)
 
@@ -152,7 +157,8 @@ def overlays(
                 failures += 1
                 continue
             written = write_results(lines, out / video.stem, {f.value for f in formats} | {"json"})
-            progress.update(task, description=f"{video.name}: {len(lines)} lines -> {', '.join(p.name for p in written)}")
+            names = ", ".join(p.name for p in written)
+            progress.update(task, description=f"{video.name}: {counted(len(lines), 'line')} -> {names}")
     if failures:
         raise typer.Exit(2)
 
@@ -304,8 +310,9 @@ def analyze(
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    console.print(f"popularity {report['popularity']['score']:.0%}, {len(report['overlays'])} overlay lines, "
-                  f"{len(report['faces'])} faces, {len(report['thumbnails'])} thumbnails; "
+    console.print(f"popularity {report['popularity']['score']:.0%}, "
+                  f"{counted(len(report['overlays']), 'overlay line')}, {counted(len(report['faces']), 'face')}, "
+                  f"{counted(len(report['thumbnails']), 'thumbnail')}; "
                   f"wrote {out / 'report.html'} and {out / 'report.json'}")
 
 

@@ -158,7 +158,7 @@ def faces_command(
 ) -> None:
     """Find faces, their 68 landmarks and emotions: OUT/<stem>.json (one entry per face; for a video, per
     face per sampled frame, with its time) and OUT/<stem>_faces.jpg (boxes, landmarks, top emotion)."""
-    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.cli import console, counted, progress_bar, writable_dir
     from reelkit.faces.detect import FaceDetector
     from reelkit.faces.pipeline import EmotionalDANPredictor, FaceAnalyzer, annotate
     from reelkit.text.formats import atomic_write
@@ -193,7 +193,7 @@ def faces_command(
                 image = annotate(next(iter(VideoReader(path))).rgb(), [])
         atomic_write(out / f"{path.stem}.json", faces_json(faces))
         save_image(image, out / f"{path.stem}_faces.jpg")
-        console.print(f"{path.name}: {len(faces)} face{'s' if len(faces) != 1 else ''} -> "
+        console.print(f"{path.name}: {counted(len(faces), 'face')} -> "
                       f"{out / (path.stem + '.json')}, {out / (path.stem + '_faces.jpg')}", highlight=False)
 
 

@@ -22,7 +22,7 @@ def thumbnails_command(
                                                  "once `reelkit train move` has trained it)."),
 ) -> None:
     """Pick the best thumbnail frames: <stem>_thumb1.jpg ..., <stem>_contact_sheet.jpg, <stem>_thumbnails.json."""
-    from reelkit.cli import console, progress_bar, writable_dir
+    from reelkit.cli import console, counted, progress_bar, writable_dir
     from reelkit.errors import ThumbnailError
     from reelkit.thumbnails.pipeline import ThumbnailRanker, export_thumbnails
     from reelkit.thumbnails.scorers import SUBJECT_SEGMENTERS
@@ -39,10 +39,11 @@ def thumbnails_command(
         task = progress.add_task(video.name, total=None)
         result = ranker.rank(video, top,
                              progress=lambda done, total: progress.update(task, completed=done, total=total))
-        progress.update(task, description=f"{video.name}: {len(result.thumbnails)} thumbnails")
+        progress.update(task, description=f"{video.name}: {counted(len(result.thumbnails), 'thumbnail')}")
     written = export_thumbnails(result.thumbnails, out, video.stem, result.rejected, crop=result.crop)
     skipped = ", ".join(f"{n} {reason}" for reason, n in result.rejected.items() if n)
     bars = "; black bars cropped" if result.crop else ""
-    console.print(f"{result.candidates} candidate frames; rejected: {skipped or 'none'}{bars}", highlight=False)
+    console.print(f"{counted(result.candidates, 'candidate frame')}; rejected: {skipped or 'none'}{bars}",
+                  highlight=False)
     for path in written:
         typer.echo(str(path))
