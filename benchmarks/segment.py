@@ -9,7 +9,10 @@ and shapes that training never sees), all in one run.
 - Methods: ``move`` (``move_small``, on reelkit's own DINO and MAE), ``layered`` (``--weights``),
   ``layered_no_shift`` (the same training without the random shift, the paper's ablation;
   ``runs/segment/layered_small_noshift.safetensors``), ``saliency_sr`` (cv2.saliency.StaticSaliencySpectralResidual
-  + Otsu) and ``centre_prior`` (a centred disc of the mean object area: what a segmenter that ignores the image gets).
+  + Otsu), reelkit's two segmenters that need no training: ``grabcut`` (``reelkit segment``'s default,
+  :class:`reelkit.segment.grabcut.GrabCutSegmenter`) and ``saliency`` (its own spectral residual + Otsu, what the
+  thumbnail ranker uses), and ``centre_prior`` (a centred disc of the mean object area: what a segmenter that
+  ignores the image gets).
 - Also: milliseconds per image (1 thread) at the benchmark's size and per 224 x 224 image (resizing included),
   the training time from each weights file (MOVE's includes its DINO and MAE), a grid of masks for a dozen
   scenes (``docs/benchmarks/segment/masks.png``), and for the layered GANs their encoder's mean IoU on 500 of the
@@ -50,8 +53,10 @@ from PIL import Image  # noqa: E402
 
 from reelkit.registry import read_metadata, weights_path  # noqa: E402
 from reelkit.segment.data import SOURCES, make_scenes  # noqa: E402
+from reelkit.segment.grabcut import GrabCutSegmenter  # noqa: E402
 from reelkit.segment.metrics import f_max, iou  # noqa: E402
 from reelkit.segment.move.pipeline import box_iou, mask_boxes  # noqa: E402
+from reelkit.segment.saliency import SaliencySegmenter  # noqa: E402
 
 Method = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # images (N,H,W,3) -> (soft (N,H,W), binary)
 
@@ -160,7 +165,8 @@ def training_info(path: Path) -> dict[str, object]:
 
 
 LABELS = {"move": "MOVE (DINO + MAE ViT-Tiny/8, reelkit-trained)", "layered": "layered GAN (shift)", "layered_no_shift": "layered GAN, no shift (ablation)",
-          "saliency_sr": "OpenCV spectral residual + Otsu", "centre_prior": "centre prior (no image)"}
+          "saliency_sr": "OpenCV spectral residual + Otsu", "grabcut": "GrabCut from priors (`reelkit segment` default)",
+          "saliency": "reelkit spectral residual + Otsu (thumbnails)", "centre_prior": "centre prior (no image)"}
 
 
 def markdown(report: dict) -> str:
@@ -208,6 +214,8 @@ def main() -> None:
         else:
             print(f"{name}: no weights at {path}, skipped", file=sys.stderr)
     methods["saliency_sr"] = saliency_sr
+    methods["grabcut"] = segmenter_method(GrabCutSegmenter())
+    methods["saliency"] = segmenter_method(SaliencySegmenter())
     methods["centre_prior"] = centre_prior(train_area)  # the mean object area of *training* scenes
 
     results, predictions = {}, {}
@@ -215,7 +223,7 @@ def main() -> None:
         results[name], predictions[name] = evaluate(method, scenes.images, scenes.masks)
         if name in generated_miou:
             results[name]["generated_miou"] = generated_miou[name]
-        if name in ("move", "layered", "saliency_sr"):
+        if name in ("move", "layered", "saliency_sr", "grabcut", "saliency"):
             results[name]["ms_per_224_image"] = ms_per_224_image(method)
         print(f"{name}: {results[name]}", file=sys.stderr)
     args.images.mkdir(parents=True, exist_ok=True)

@@ -302,7 +302,7 @@ def test_cli_synth_train_and_segment(tmp_path):
     assert any(not torch.equal(final[key], last[key]) for key in final if key.startswith("encoder."))
     assert read_metadata(tmp_path / "w_gan1.safetensors")["gan_steps"] == 1
     result = _run_cli("segment", str(tmp_path / "s" / "scene_00000.png"), "-o", str(tmp_path / "out"),
-                      "--model", "layered_tiny", "--weights", str(weights))
+                      "--method", "layered", "--model", "layered_tiny", "--weights", str(weights))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "scene_00000_mask.png").is_file() and (tmp_path / "out" / "scene_00000_overlay.jpg").is_file()
 

@@ -16,7 +16,8 @@ from typing import List, Optional
 
 import typer
 
-METHODS = ("layered", "move")
+METHODS = ("grabcut", "saliency", "layered", "move")
+UNTRAINED = ("grabcut", "saliency")  # no weights: they work on a fresh install
 DEFAULT_MODELS = {"layered": "layered_small", "move": "move_small"}
 
 
@@ -48,12 +49,20 @@ def segment_command(
     images: List[Path] = typer.Argument(..., help="Image files to segment."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for <stem>_mask.png, <stem>_overlay.jpg (and <stem>.json "
                                                      "with boxes for move)."),
-    method: str = typer.Option("layered", help="Segmenter: layered (the perturbed layered GAN) or move (MOVE)."),
-    model: Optional[str] = typer.Option(None, help="Model name from the registry (default: layered_small / move_small)."),
-    weights: Optional[Path] = typer.Option(None, help="Weights file (default: the shipped ones)."),
+    method: str = typer.Option("grabcut", help="Segmenter: grabcut (GrabCut from a border, centre and saliency "
+                                               "prior), saliency (spectral residual + Otsu), layered (the perturbed "
+                                               "layered GAN) or move (MOVE); the last two need `reelkit train` "
+                                               "first."),
+    model: Optional[str] = typer.Option(None, help="layered, move: model name from the registry (default: "
+                                                   "layered_small / move_small)."),
+    weights: Optional[Path] = typer.Option(None, help="layered, move: weights file (default: the model's in "
+                                                       "src/reelkit/weights/)."),
     backbone_weights: Optional[Path] = typer.Option(None, help="move: a DINO checkpoint file (e.g. the official "
                                                                 "dino_deitsmall8_pretrain.pth for --model move)."),
-    threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Mask threshold on the soft foreground mask."),
+    threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="Mask threshold on the soft foreground mask (grabcut: "
+                                                                 "0.5 parts GrabCut's probable foreground from its "
+                                                                 "probable background; saliency: 0.5 is Otsu's level "
+                                                                 "of each image)."),
 ) -> None:
     """Segment the main subject of images: a binary mask PNG and an overlay image per input (move: also boxes)."""
     from reelkit.cli import writable_dir
@@ -62,15 +71,25 @@ def segment_command(
 
     if method not in METHODS:
         raise SegmentError(f"unknown segmentation method {method!r}; choose one of {', '.join(METHODS)}")
+    if method in UNTRAINED and (model or weights or backbone_weights):
+        raise SegmentError(f"--model, --weights and --backbone-weights are for --method layered or move; {method} "
+                           "has no weights")
     for path in images:  # unreadable inputs fail before any folder is made
         read_image(path)
-    name = model or DEFAULT_MODELS[method]
-    if method == "move":
+    if method == "grabcut":
+        from reelkit.segment.grabcut import GrabCutSegmenter
+
+        segmenter = GrabCutSegmenter(threshold)
+    elif method == "saliency":
+        from reelkit.segment.saliency import SaliencySegmenter
+
+        segmenter = SaliencySegmenter(threshold)
+    elif method == "move":
         from reelkit.segment.move.pipeline import MoveSegmentation, box_writer
 
-        segmenter = MoveSegmentation.from_name(name, weights, backbone_weights, threshold)
+        segmenter = MoveSegmentation.from_name(model or DEFAULT_MODELS[method], weights, backbone_weights, threshold)
     else:
-        segmenter = LayeredSegmenter.from_name(name, weights, threshold)
+        segmenter = LayeredSegmenter.from_name(model or DEFAULT_MODELS[method], weights, threshold)
     out = writable_dir(out)
     extra = box_writer(out, segmenter) if method == "move" else None
     for path in segment_files(images, out, segmenter, extra):

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from reelkit.errors import ThumbnailError
+from reelkit.segment.saliency import otsu_level, spectral_residual_saliency
 from reelkit.thumbnails.candidates import Candidate
 
 FaceFinder = Callable[[np.ndarray], Sequence[Any]]  # RGB -> detections, each with a ``box`` (x0, y0, x1, y1)
@@ -131,20 +132,6 @@ class FaceScorer:
         return Score(_clip01(value), reason, details)
 
 
-def spectral_residual_saliency(rgb: np.ndarray, width: int = 64) -> np.ndarray:
-    """Saliency map in [0, 1] (Hou & Zhang 2007): the log amplitude spectrum minus its local mean,
-    recombined with the phase; at ``width`` pixels wide, as in the paper."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    height = max(8, round(width * gray.shape[0] / gray.shape[1]))
-    small = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
-    spectrum = np.fft.fft2(small)
-    log_amplitude = np.log(np.abs(spectrum) + 1e-6)
-    residual = log_amplitude - cv2.blur(log_amplitude, (3, 3), borderType=cv2.BORDER_REPLICATE)
-    saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
-    saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), width / 24)
-    return cv2.normalize(saliency, None, 0.0, 1.0, cv2.NORM_MINMAX)
-
-
 # Where a subject looks well placed: the centre and the four rule-of-thirds points.
 ANCHORS = ((0.5, 0.5), (1 / 3, 1 / 3), (2 / 3, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 2 / 3))
 
@@ -169,9 +156,8 @@ class SubjectScorer:
         rgb = candidate.resized(self.analysis_side)
         if self.segmenter is not None:
             return np.asarray(self.segmenter(rgb), dtype=np.float32) > 0.5
-        saliency = (spectral_residual_saliency(rgb) * 255).astype(np.uint8)
-        _, binary = cv2.threshold(saliency, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        return binary > 0
+        saliency = spectral_residual_saliency(rgb)
+        return saliency >= otsu_level(saliency)
 
     def __call__(self, candidate: Candidate) -> Score:
         mask = self.mask(candidate).astype(np.uint8)
