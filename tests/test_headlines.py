@@ -136,6 +136,8 @@ def test_templates_add_their_words_in_the_headlines_style() -> None:
             "Why Cats Versus Cucumbers?"} <= set(titled)
     assert ("How do you make bread?", "asks a question") in question("how to make bread")
     assert improver.candidates("!!!") == []  # no words, nothing to rewrite
+    sentence = [text for text, _, _ in improver.candidates("my cat shows three funny tricks")]  # a verb: a sentence
+    assert "Why my cat shows three funny tricks" in sentence and not any(t.startswith("The truth") for t in sentence)
 
 
 def test_case_changes_keep_names_and_acronyms() -> None:

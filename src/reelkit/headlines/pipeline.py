@@ -218,11 +218,17 @@ def numbers(headline: str) -> list[tuple[str, str]]:
     return [(f"{_core(main)}: {_styled('3 Things to Know', headline)}{tag}", "adds a number")]
 
 
+# Verbs that make a headline a sentence when they follow its first words ("My cat shows ...").
+_CLAUSE_VERBS = set(_AUXILIARIES) | {"shows", "says", "tells", "gets", "makes", "tries", "finds", "reveals", "goes",
+                                     "takes", "gives", "wants", "needs", "does", "became", "becomes", "turns"}
+
+
 def _starts_with_a_clause(text: str) -> bool:
-    """True for a headline that opens with a subject pronoun ("I tried ...", "We built ..."): a sentence, so
-    templates that expect a noun phrase ("The Truth About ...") do not fit it."""
-    words = text.split()
-    return bool(words) and words[0].lower().strip("\"'(") in _SUBJECT_PRONOUNS
+    """True for a headline that is a sentence: it opens with a subject pronoun ("I tried ...", "We built ...") or
+    a verb follows its first words ("My cat shows ...", "Apple is releasing ..."). Templates that expect a noun
+    phrase ("The Truth About ...") do not fit it."""
+    words = [w.lower().strip("\"'(),.!?:") for w in text.split()]
+    return bool(words) and (words[0] in _SUBJECT_PRONOUNS or any(w in _CLAUSE_VERBS for w in words[1:5]))
 
 
 def question(headline: str) -> list[tuple[str, str]]:
