@@ -22,7 +22,7 @@ import copy
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -34,8 +34,8 @@ from torch import nn
 
 from reelkit.errors import SegmentError
 from reelkit.optim import KaFiStO, schedule_lr, step_optimizer
-from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, KAFISTO_SCHEDULED, VIT_CONFIGS, VisionTransformer,
-                                      check_device, check_optim, create_vit)
+from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, KAFISTO_SCHEDULED, VIT_CONFIGS, PretrainResult,
+                                      VisionTransformer, check_device, check_optim, create_vit)
 
 
 # --------------------------------------------------------------------------------------------------- configs
@@ -422,16 +422,6 @@ def to_vit_input(images: np.ndarray) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------------- training
 
-@dataclass
-class DinoTrainResult:
-    history: list[dict[str, float]] = field(default_factory=list)  # averaged per log_every steps
-    steps: int = 0
-    planned_steps: int = 0
-    seconds: float = 0.0
-    threads: int = 1
-    stopped_by_time: bool = False
-
-
 def build_student(config: DinoConfig) -> DINOModel:
     backbone = create_vit(config.backbone)
     head = DINOHead(backbone.embed_dim, config.out_dim, config.hidden_dim, config.bottleneck_dim, config.norm_last_layer)
@@ -445,7 +435,7 @@ def load_training_images(config: DinoConfig) -> np.ndarray:
 
 
 def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = print,
-               images: np.ndarray | None = None) -> tuple[VisionTransformer, DinoTrainResult]:
+               images: np.ndarray | None = None) -> tuple[VisionTransformer, PretrainResult]:
     """Train student and teacher; returns the teacher's backbone (eval mode) and the history."""
     config.validate()
     if images is None:
@@ -458,7 +448,7 @@ def train_dino(config: DinoConfig, progress=None, log: Callable[[str], None] = p
     loss_fn = DINOLoss(config.out_dim, crops, config.student_temp, config.center_momentum).to(config.device)
     groups = param_groups(student)  # lr and wd set by the schedules each step
     optimizer = KaFiStO(groups) if config.optim == "kafisto" else torch.optim.AdamW(groups, lr=0.0)
-    result = DinoTrainResult(planned_steps=config.planned_steps, threads=torch.get_num_threads())
+    result = PretrainResult(planned_steps=config.planned_steps, threads=torch.get_num_threads())
     planned = config.planned_steps
     order, position = torch.empty(0, dtype=torch.long), 0
     keys = ("loss", "teacher_entropy", "batch_entropy")
@@ -617,7 +607,7 @@ def evaluate_separability(backbone: VisionTransformer, config: DinoConfig, count
 
 # ---------------------------------------------------------------------------------------------------- outputs
 
-def plot_history(result: DinoTrainResult, path: Path, title: str) -> None:
+def plot_history(result: PretrainResult, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -638,7 +628,7 @@ def plot_history(result: DinoTrainResult, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def write_dino_outputs(backbone: VisionTransformer, config: DinoConfig, result: DinoTrainResult,
+def write_dino_outputs(backbone: VisionTransformer, config: DinoConfig, result: PretrainResult,
                        metrics: dict[str, float], out: Path, command: str) -> list[Path]:
     """Teacher-backbone weights (keys exactly as VisionTransformer), model card (.md) and curves (_curve.png)."""
     from reelkit.registry import save_weights

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -31,7 +31,7 @@ import typer
 from reelkit.errors import SegmentError
 from reelkit.optim import KaFiStO, schedule_lr, step_optimizer
 from reelkit.segment.move.vit import (IMAGENET_MEAN, IMAGENET_STD, KAFISTO_SCHEDULED, VIT_CONFIGS, MaskedAutoencoder,
-                                      check_device, check_optim, create_mae)
+                                      PretrainResult, check_device, check_optim, create_mae)
 
 
 @dataclass
@@ -101,16 +101,6 @@ MAE_CONFIGS: dict[str, MAETrainConfig] = {
     "vit_micro_patch8_32": MAETrainConfig(model="vit_micro_patch8_32", scenes=64, batch_size=16, epochs=2,
                                           warmup_epochs=0.5, log_every=1),
 }
-
-
-@dataclass
-class MAETrainResult:
-    history: list[dict[str, float]] = field(default_factory=list)  # averaged per log_every steps
-    steps: int = 0
-    planned_steps: int = 0
-    seconds: float = 0.0
-    threads: int = 1
-    stopped_by_time: bool = False
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -218,7 +208,7 @@ def mae_step(model: MaskedAutoencoder, x: torch.Tensor, mask_ratio: float, norm_
 
 
 def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] = print,
-              images: torch.Tensor | None = None) -> tuple[MaskedAutoencoder, MAETrainResult]:
+              images: torch.Tensor | None = None) -> tuple[MaskedAutoencoder, PretrainResult]:
     """Pretrain ``create_mae(config.model)``; ``images`` (N, H, W, 3) uint8 replaces the cached training scenes."""
     config.validate()
     torch.manual_seed(config.seed)
@@ -234,7 +224,7 @@ def train_mae(config: MAETrainConfig, progress=None, log: Callable[[str], None] 
     batches = Batches(images, config, rng)
     planned = config.planned_steps()
     budget = 60 * config.max_minutes if config.max_minutes else math.inf
-    result = MAETrainResult(planned_steps=planned, threads=torch.get_num_threads())
+    result = PretrainResult(planned_steps=planned, threads=torch.get_num_threads())
     task = progress.add_task(f"train mae {config.model}", total=planned) if progress else None
     running, count, start = 0.0, 0, time.perf_counter()
     log(f"MAE {config.model}: {len(images)} scenes, batch {config.batch_size}, lr {config.lr:.2e}, "
@@ -337,7 +327,7 @@ def evaluate_heldout(model: MaskedAutoencoder, count: int = 300, mask_ratio: flo
 # ----------------------------------------------------------------------------------------------- outputs
 
 
-def plot_history(result: MAETrainResult, path: Path, title: str) -> None:
+def plot_history(result: PretrainResult, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -395,7 +385,7 @@ def save_samples(model: MaskedAutoencoder, path: Path, count: int = 8, mask_rati
     Image.fromarray(array).resize((array.shape[1] * 3, array.shape[0] * 3), Image.NEAREST).save(path)
 
 
-def write_mae_outputs(model: MaskedAutoencoder, config: MAETrainConfig, result: MAETrainResult,
+def write_mae_outputs(model: MaskedAutoencoder, config: MAETrainConfig, result: PretrainResult,
                       metrics: dict[str, float], out: Path, command: str) -> list[Path]:
     """Weights (the whole MaskedAutoencoder: encoder + decoder), model card (.md), loss curve (_curve.png) and
     held-out samples (_samples.png)."""

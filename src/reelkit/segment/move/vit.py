@@ -15,7 +15,7 @@ with :func:`load_backbone_weights`. No timm, no torchvision.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,18 @@ def check_device(device: str) -> None:
         raise SegmentError(f"--device {device}: use cpu or cuda")
     if kind == "cuda" and not torch.cuda.is_available():
         raise SegmentError(f"--device {device}: no CUDA device is available here")
+
+
+@dataclass
+class PretrainResult:
+    """What a backbone's pre-training run (``reelkit train dino`` or ``mae``) did, for its model card and curve."""
+
+    history: list[dict[str, float]] = field(default_factory=list)  # averaged per log_every steps
+    steps: int = 0
+    planned_steps: int = 0
+    seconds: float = 0.0
+    threads: int = 1
+    stopped_by_time: bool = False
 
 
 @dataclass(frozen=True)
