@@ -363,6 +363,9 @@ def test_parser_reads_dates_against_the_archive(index: ArchiveIndex) -> None:
     assert dates("may i see the rice video") == (None, None)
     q = parser.parse("top 3 most viewed comedy videos by jimmy kimmel", has_context=False)
     assert (q.limit, q.sort, q.filters.categories, q.filters.channels) == (3, "views", ("Comedy",), ("Jimmy Kimmel Live",))
+    # words from inside a channel's name: a channel after "only from" (or "by"), a place or topic after a bare "from"
+    assert parser.parse("only from kimmel live", has_context=True).filters.channels == ("Jimmy Kimmel Live",)
+    assert parser.parse("jokes from kimmel live", has_context=False).filters.channels == ()
 
 
 # -- command line ------------------------------------------------------------------------------------------

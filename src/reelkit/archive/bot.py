@@ -377,9 +377,12 @@ class QuestionParser:
         for lead in _CHANNEL_LEAD.finditer(text):
             rest = text[lead.end():]
             words = re.split(r"\s+", re.split(r"[|,;?!]", rest, maxsplit=1)[0].strip())[:8]
+            # "by X" and "only from X" name a channel more surely than a bare "from X" does
+            lead_words = lead.group().split()
+            surely = "by" in lead_words or lead_words[0] in ("only", "just")
             for n in range(len(words), 0, -1):
                 names = [p.strip() for p in re.split(r"\s+(?:or|and|&)\s+|,", " ".join(words[:n])) if p.strip()]
-                matched = [self.match_channel(name, author="by" in lead.group().split()) for name in names]
+                matched = [self.match_channel(name, author=surely) for name in names]
                 if names and all(matched):
                     end = lead.end() + re.match(r"\s*" + r"\s+".join(map(re.escape, words[:n])), rest).end()
                     return text[:lead.start()] + _BARRIER + text[end:], tuple(dict.fromkeys(matched)), None
@@ -397,7 +400,7 @@ class QuestionParser:
     def match_channel(self, name: str, strict: bool = False, author: bool = False) -> str | None:
         """The archive's channel that ``name`` means: the same name in any case, one a typo away, or
         (unless ``strict``) one whose name contains all of ``name``'s words; ``author`` when the name
-        followed "by", which names a channel more surely than "from" does."""
+        followed "by" or "only from", which name a channel more surely than "from" does."""
         name = re.sub(r"^(?:the\s+)?channel\s+", "", name.strip().lower()).strip(" .'\"")
         name = re.sub(r"'s$", "", name)
         if len(name) < 2 or all(w in FILLER for w in name.split()):
@@ -415,8 +418,8 @@ class QuestionParser:
         if strict or len(name) < 4:
             return None
         # The start of a channel's name, half of it at least ("jimmy kimmel" for "Jimmy Kimmel Live"), or,
-        # after "by", two of its words or more ("by jimmy fallon": "The Tonight Show Starring Jimmy Fallon";
-        # "from new york" is a place more often than "CBS New York").
+        # after "by" or "only from", two of its words or more ("by jimmy fallon": "The Tonight Show Starring
+        # Jimmy Fallon"; "from new york" is a place more often than "CBS New York").
         words = name.split()
         containing = [c for c in lower if all(w in c.split() for w in words) and (
             (c.startswith(name) and len(name) >= 0.5 * len(c)) or (author and len(words) > 1))]
