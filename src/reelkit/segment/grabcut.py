@@ -31,7 +31,7 @@ class GrabCutSegmenter:
     threshold: float = 0.5
     analysis_side: int = 256
     border: float = 0.06
-    centre_radius: float = 0.5
+    centre_radius: float = 0.6
     saliency_blur: float = 0.15
     iterations: int = 5
 
@@ -63,6 +63,7 @@ class GrabCutSegmenter:
         if not (labels == cv2.GC_PR_FGD).any() or not (labels == cv2.GC_BGD).any():
             return np.zeros((height, width), np.float32)  # too small to have a border and an inside
         background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
+        cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's random state: the same picture, the same mask
         cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, background_model, foreground_model,
                     self.iterations, cv2.GC_INIT_WITH_MASK)
         return cv2.resize(_SOFT[labels], (width, height), interpolation=cv2.INTER_LINEAR)
