@@ -74,8 +74,7 @@ def segment_command(
     if method in UNTRAINED and (model or weights or backbone_weights):
         raise SegmentError(f"--model, --weights and --backbone-weights are for --method layered or move; {method} "
                            "has no weights")
-    for path in images:  # unreadable inputs fail before any folder is made
-        read_image(path)
+    pictures = [read_image(path) for path in images]  # unreadable inputs fail before any folder is made
     if method == "grabcut":
         from reelkit.segment.grabcut import GrabCutSegmenter
 
@@ -92,7 +91,7 @@ def segment_command(
         segmenter = LayeredSegmenter.from_name(model or DEFAULT_MODELS[method], weights, threshold)
     out = writable_dir(out)
     extra = box_writer(out, segmenter) if method == "move" else None
-    for path in segment_files(images, out, segmenter, extra):
+    for path in segment_files(images, out, segmenter, extra, pictures):
         typer.echo(str(path))
 
 

@@ -91,12 +91,14 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
 
 
 def segment_files(paths: list[Path], out_dir: Path, segmenter,
-                  extra: Callable[[str, np.ndarray, np.ndarray], list[Path]] | None = None) -> list[Path]:
+                  extra: Callable[[str, np.ndarray, np.ndarray], list[Path]] | None = None,
+                  images: list[np.ndarray] | None = None) -> list[Path]:
     """For each image ``<stem>_mask.png`` (0/255) and ``<stem>_overlay.jpg`` in ``out_dir``, plus what
-    ``extra(stem, image, soft_mask)`` writes.
+    ``extra(stem, image, soft_mask)`` writes; ``images`` are the files' pixels when the caller has read them.
 
     Every image is read first, so an unreadable one fails before anything is written."""
-    images = [read_image(path) for path in paths]
+    if images is None:
+        images = [read_image(path) for path in paths]
     stems = [Path(p).stem for p in paths]
     if len(set(stems)) != len(stems):
         raise SegmentError("two input images share a file name stem; their outputs would overwrite each other")
