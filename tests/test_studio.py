@@ -118,6 +118,7 @@ def test_the_openapi_schema_covers_the_api(studio) -> None:
         assert path in paths, path
     assert "application/octet-stream" in paths["/api/videos"]["post"]["requestBody"]["content"]
     assert "delete" in paths["/api/videos/{video_id}"]
+    assert "put" in paths["/api/videos/{video_id}/overlays"]
     docs = studio.get("/docs").text
     assert "/static/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()  # works offline
     assert studio.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
@@ -380,3 +381,56 @@ def test_results_download_as_one_zip(studio, demo_video: Path) -> None:
     assert response.headers["content-disposition"] == "attachment; filename*=utf-8''my%20clip-reelkit.zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
         assert {name: bundle.read(name) for name in bundle.namelist()} == files  # names kept: the links work
+
+
+def test_corrected_overlay_text_rewrites_subtitles_report_and_archive(studio, demo_video: Path) -> None:
+    import datetime as dt
+
+    from reelkit.archive import ArchiveIndex
+    from reelkit.archive.search import search
+    from reelkit.studio.worker import index_in_archive
+    from reelkit.text import from_json, parse_cues
+    from tests.test_archive import write_report
+
+    settings = studio.settings
+    video = upload(studio, demo_video.read_bytes(), filename="cat.mp4").json()
+    report_dir = settings.media_dir / video["id"] / "report"
+    report = json.loads(write_report(report_dir).read_text())
+    report["files"]["overlays"] = {"json": "source.json", "srt": "source.srt", "vtt": "source.vtt"}
+    (report_dir / "report.json").write_text(json.dumps(report))
+    index_in_archive(settings, report_dir, title="Cat piano lessons", day=dt.date(2026, 12, 1))
+    assert search(ArchiveIndex(settings.archive), "day 12 of practice", mode="bm25", limit=5)
+    job_id = video["job"]["id"]
+
+    def correct(texts, job=job_id):
+        return studio.put(f"/api/videos/{video['id']}/overlays", json={"job": job, "texts": texts}, headers=AUTH)
+
+    assert correct(["a", "b", "c"]).status_code == 409  # its analysis has not finished
+    with studio.app.state.sessions.begin() as session:
+        job = session.get(Job, job_id)
+        job.status, job.report = "done", report
+    assert correct(["a", "b", "c"], job=job_id + 1).status_code == 409  # not the analysis on the page
+    wrong = correct(["only one"])
+    assert wrong.status_code == 422 and wrong.json()["error"] == "expected 3 texts, one per overlay line, got 1"
+    assert correct(["x" * 501, "b", "c"]).status_code == 422
+    wrong_type = studio.put(f"/api/videos/{video['id']}/overlays", json={"job": job_id, "texts": "abc"}, headers=AUTH)
+    assert wrong_type.status_code == 422 and "\n" not in wrong_type.json()["error"]
+    assert studio.put(f"/api/videos/{'0' * 32}/overlays", json={"job": job_id, "texts": []}, headers=AUTH).status_code == 404
+    assert studio.put(f"/api/videos/{video['id']}/overlays", json={"job": job_id, "texts": ["a"] * 3}).status_code == 401
+
+    done = correct(["@whiskers", "my cat learns\npiano  jazz", ""])
+    assert done.status_code == 200 and (done.json()["edited"], done.json()["removed"]) == (1, 1)
+    expected = [("@whiskers", 0.0, 8.0, False), ("my cat learns piano jazz", 0.5, 3.0, True)]
+    stored = studio.get(f"/api/videos/{video['id']}", headers=AUTH).json()["job"]["report"]["overlays"]
+    assert [(l["text"], l["start"], l["end"], l.get("edited", False)) for l in stored] == expected
+    on_disk = json.loads((report_dir / "report.json").read_text())["overlays"]
+    assert [(l["text"], l.get("edited", False)) for l in on_disk] == [(t, e) for t, _, _, e in expected]
+    assert "my cat learns piano jazz" in (report_dir / "report.html").read_text()
+    assert [(l.text, l.start, l.end) for l in from_json((report_dir / "source.json").read_text())] == \
+        [(t, s, e) for t, s, e, _ in expected]
+    for name in ("source.srt", "source.vtt"):
+        assert [(text, start, end) for start, end, text in parse_cues((report_dir / name).read_text())] == \
+            [(t, s, e) for t, s, e, _ in expected]
+    hits = search(ArchiveIndex(settings.archive), "piano jazz", mode="bm25", limit=5)
+    assert hits and "my cat learns piano jazz" in hits[0].record.overlay_text
+    assert not search(ArchiveIndex(settings.archive), "day 12 of practice", mode="bm25", limit=5)

@@ -1,7 +1,7 @@
 """The studio end to end in headless Chromium (Debian's ``chromium``, driven by Playwright): sign in,
 upload the bundled example, follow the job, read overlays and thumbnails, download the SRT and the ZIP, ask
-the archive bot two chained questions, try the headline lab, analyse again with a new headline, and delete
-the video. Screenshots go to ``test-artifacts/studio/``."""
+the archive bot two chained questions, try the headline lab, correct the overlay text, analyse again with a
+new headline, and delete the video. Screenshots go to ``test-artifacts/studio/``."""
 
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.screenshot(path=str(ARTIFACTS / "1_job_progress.png"))
 
         expect(page.locator("#overlays")).to_be_visible(timeout=240_000)  # the page reloads when the job is done
-        lines = page.locator(".overlay-line").all_inner_texts()
-        assert any("smoking caterpillar" in line for line in lines), lines
+        lines = [field.input_value() for field in page.locator(".overlay-text").all()]
+        assert "smoking caterpillar" in lines, lines
         thumbnails = page.locator(".thumbnail img")
         assert thumbnails.count() >= 3
         thumbnails.last.scroll_into_view_if_needed()  # they load lazily, when scrolled to
@@ -100,7 +100,21 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         expect(page.locator(".variant").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "5_headline_lab.png"), full_page=True)
 
-        page.goto(video_url)
+        page.goto(video_url)  # correct one line and remove the last; the downloads follow
+        fields = page.locator(".overlay-text")
+        fields.nth(lines.index("smoking caterpillar")).fill("a smoking caterpillar")
+        page.click("#save-overlays")
+        expect(page.locator("#overlays-saved")).to_have_text("Saved (1 line changed).")
+        fields.nth(len(lines) - 1).fill("")
+        page.click("#save-overlays")
+        expect(page.locator(".overlay-text")).to_have_count(len(lines) - 1)  # reloaded without it
+        expect(page.locator(".edited")).to_have_count(1)
+        page.screenshot(path=str(ARTIFACTS / "6_corrected_overlays.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("#download-srt")
+        srt = Path(download.value.path()).read_text()
+        assert "a smoking caterpillar" in srt and lines[-1] not in srt, srt
+
         page.fill("#reanalyse-headline", "what they want to do, part 2")
         page.click("#reanalyse")
         expect(page.locator("#job-progress")).to_be_visible()
@@ -117,6 +131,6 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
         page.fill("#question", "which video shows a smoking caterpillar?")
         page.click("#ask")
         expect(page.locator("#ask-error")).to_contain_text("no videos yet")  # its archive entry went with it
-        page.screenshot(path=str(ARTIFACTS / "6_after_delete.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "7_after_delete.png"), full_page=True)
     finally:
         server.stop()

@@ -16,7 +16,7 @@ import threading
 import zipfile
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
@@ -61,6 +61,12 @@ class ImproveIn(BaseModel):
 
 class AnalyseIn(BaseModel):
     headline: str | None = Field(default=None, max_length=300)  # given: replaces the video's ("" clears it)
+
+
+class OverlaysIn(BaseModel):
+    job: int  # the analysis whose lines these texts correct (a newer analysis makes the request a conflict)
+    # One text per overlay line of that analysis, in its order; an empty text removes the line.
+    texts: list[Annotated[str, Field(max_length=500)]] = Field(max_length=10_000)
 
 
 class AskIn(BaseModel):
@@ -255,6 +261,44 @@ def create_app(settings: StudioSettings | None = None, run_jobs: bool = True, wa
             session.add(job)
         runner.notify()
         return job_json(job)
+
+    @app.put("/api/videos/{video_id}/overlays", dependencies=[Depends(require_token)], tags=["videos"],
+             summary="Correct the overlay lines' text: rewrites their SRT, WebVTT and JSON, the report and the "
+                     "archive entry")
+    def correct_overlays(video_id: str, body: OverlaysIn) -> dict[str, Any]:
+        from reelkit.analyze.pipeline import write_report
+        from reelkit.studio.worker import index_in_archive
+        from reelkit.text.formats import TimedLine, write_results
+
+        with sessions.begin() as session:
+            video = get_video(session, video_id)
+            job = latest_job(session, video.id)
+            if job is None or job.id != body.job or job.status != DONE or not job.report:
+                raise HTTPException(409, f"job {body.job} is not video {video_id}'s latest finished analysis; "
+                                         "reload the page to correct the current one")
+            report = dict(job.report)
+            lines = report["overlays"]
+            if len(body.texts) != len(lines):
+                raise HTTPException(422, f"expected {len(lines)} texts, one per overlay line, got {len(body.texts)}")
+            corrected, changed = [], 0
+            for line, text in zip(lines, body.texts):
+                text = " ".join(text.split())  # a subtitle cue's text is one line; a line break would end the cue
+                if text and text != line["text"]:
+                    line, changed = {**line, "text": text, "edited": True}, changed + 1
+                if text:
+                    corrected.append(line)
+            report["overlays"] = corrected
+            folder = store.report_dir(video.id)
+            files = report["files"].get("overlays") or {}
+            if files:
+                write_results([TimedLine(**{k: line[k] for k in ("text", "start", "end", "box", "confidence")})
+                               for line in corrected], folder / Path(next(iter(files.values()))).stem, files)
+            write_report(report, folder)
+            job.report = report
+            response = {"job": job_json(job, with_report=True), "edited": changed, "removed": len(lines) - len(corrected)}
+            title, day = video.headline or Path(video.filename).stem, video.created_at.date()
+        index_in_archive(settings, folder, title=title, day=day)
+        return response
 
     @app.delete("/api/videos/{video_id}", dependencies=[Depends(require_token)], tags=["videos"],
                 summary="Delete a video: its upload, its jobs, every result and its archive entry")

@@ -85,6 +85,29 @@ function setUpJob() {
       }
     });
   }
+  const overlays = document.getElementById("overlays-form");
+  if (overlays) {
+    overlays.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      showError("overlays-error", "");
+      const button = document.getElementById("save-overlays");
+      button.disabled = true;
+      try {
+        const texts = [...overlays.querySelectorAll(".overlay-text")].map((input) => input.value);
+        const saved = await api(`/api/videos/${overlays.dataset.video}/overlays`, {
+          method: "PUT", headers: {"Content-Type": "application/json"},
+          body: JSON.stringify({job: Number(overlays.dataset.job), texts}),
+        });
+        if (saved.removed) { window.location.reload(); return; }  // the table has fewer lines now
+        const note = document.getElementById("overlays-saved");
+        note.textContent = `Saved (${saved.edited} line${saved.edited === 1 ? "" : "s"} changed).`;
+        note.hidden = false;
+      } catch (error) {
+        showError("overlays-error", error.message);
+      }
+      button.disabled = false;
+    });
+  }
   const again = document.getElementById("reanalyse-form");
   if (again) {
     again.addEventListener("submit", async (event) => {
