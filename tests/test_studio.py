@@ -434,3 +434,8 @@ def test_corrected_overlay_text_rewrites_subtitles_report_and_archive(studio, de
     hits = search(ArchiveIndex(settings.archive), "piano jazz", mode="bm25", limit=5)
     assert hits and "my cat learns piano jazz" in hits[0].record.overlay_text
     assert not search(ArchiveIndex(settings.archive), "day 12 of practice", mode="bm25", limit=5)
+    quoted = correct(['say "hi" <b>', "my cat learns piano jazz"], job=job_id)
+    assert quoted.status_code == 200 and quoted.json()["edited"] == 1
+    studio.post("/login", data={"token": TOKEN, "next": "/"})
+    page = studio.get(f"/videos/{video['id']}").text
+    assert 'value="say &#34;hi&#34; &lt;b&gt;"' in page and "<b>" not in page
