@@ -386,6 +386,9 @@ def test_results_download_as_one_zip(studio, demo_video: Path) -> None:
 def test_corrected_overlay_text_rewrites_subtitles_report_and_archive(studio, demo_video: Path) -> None:
     import datetime as dt
 
+    import jsonschema
+
+    from reelkit.analyze import REPORT_SCHEMA
     from reelkit.archive import ArchiveIndex
     from reelkit.archive.search import search
     from reelkit.studio.worker import index_in_archive
@@ -425,7 +428,8 @@ def test_corrected_overlay_text_rewrites_subtitles_report_and_archive(studio, de
     assert [(l["text"], l["start"], l["end"], l.get("edited", False)) for l in stored] == expected
     on_disk = json.loads((report_dir / "report.json").read_text())["overlays"]
     assert [(l["text"], l.get("edited", False)) for l in on_disk] == [(t, e) for t, _, _, e in expected]
-    assert "my cat learns piano jazz" in (report_dir / "report.html").read_text()
+    assert "my cat learns piano jazz <span class=\"meta\">(corrected by hand)" in (report_dir / "report.html").read_text()
+    jsonschema.validate(json.loads((report_dir / "report.json").read_text()), REPORT_SCHEMA)
     assert [(l.text, l.start, l.end) for l in from_json((report_dir / "source.json").read_text())] == \
         [(t, s, e) for t, s, e, _ in expected]
     for name in ("source.srt", "source.vtt"):

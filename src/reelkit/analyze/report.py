@@ -25,7 +25,8 @@ REPORT_SCHEMA: dict[str, Any] = {
         "headline": {"type": ["string", "null"]},
         "overlays": {"type": "array", "items": {
             "type": "object", "required": ["text", "start", "end", "box", "confidence"],
-            "properties": {"text": {"type": "string"}, "start": _NUMBER, "end": _NUMBER, "box": _BOX}}},
+            "properties": {"text": {"type": "string"}, "start": _NUMBER, "end": _NUMBER, "box": _BOX,
+                           "edited": {"const": True}}}},  # corrected by hand in the studio
         "faces": {"type": "array", "items": {
             "type": "object", "required": ["time", "box", "emotion"],
             "properties": {"time": _NUMBER, "box": _BOX, "emotion": {"type": ["object", "null"]}}}},
