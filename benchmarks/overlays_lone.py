@@ -64,8 +64,9 @@ def frames() -> Iterator[tuple[str, bool, np.ndarray]]:
                     yield line, line in LONE, np.asarray(frame)
 
 
-def near_caption(box: list[int] | tuple[int, int, int, int]) -> bool:
-    return box[3] > CAPTION_Y - 50 and box[1] < CAPTION_Y + 150
+def near_caption(top: float, bottom: float) -> bool:
+    """Whether a box spanning these rows can be the caption (the photo's own text elsewhere is not scored)."""
+    return bottom > CAPTION_Y - 50 and top < CAPTION_Y + 150
 
 
 def main() -> None:
@@ -80,7 +81,7 @@ def main() -> None:
     for side in (int(s) for s in args.sides.split(",")):
         detector = PPOCRDetector(max_side=side)
         readers[f"reelkit, detector at {side} px"] = lambda rgb, d=detector: " ".join(
-            r.text for r in recognizer([b.crop(rgb) for b in d(rgb) if near_caption(b.as_list())]))
+            r.text for r in recognizer([b.crop(rgb) for b in d(rgb) if near_caption(b.y0, b.y1)]))
     if not args.no_rapidocr:
         from rapidocr import RapidOCR
 
@@ -91,7 +92,7 @@ def main() -> None:
             if result.boxes is None:
                 return ""
             return " ".join(text for quad, text in zip(result.boxes, result.txts)
-                            if near_caption([0, int(np.min(quad[:, 1])), 0, int(np.max(quad[:, 1]))]))
+                            if near_caption(np.min(quad[:, 1]), np.max(quad[:, 1])))
 
         readers["rapidocr (its own detector and recogniser)"] = read_rapidocr
 
