@@ -50,8 +50,8 @@ def write_hdr(path: str | Path, frames: Iterable[np.ndarray], fps: int, transfer
 
     def configure(stream: av.video.stream.VideoStream) -> None:
         stream.pix_fmt = "yuv420p10le"
-        # No B-frames: with them, x265's threads now and then hand a clip of a few frames to the MP4 muxer in a
-        # form it refuses ("not yet implemented in FFmpeg"; 22 of 40 two-frame clips without timestamps).
+        # No B-frames: with them, libx265's flushed packets now and then reach the MP4 muxer with an unset DTS,
+        # which it refuses ("not yet implemented in FFmpeg"; 22 of 40 two-frame clips without timestamps).
         stream.options = {"crf": str(crf), "preset": "ultrafast", "x265-params":
                           f"log-level=error:bframes=0:colorprim=bt2020:transfer={x265_transfer}:colormatrix=bt2020nc"}
         context = stream.codec_context
