@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelkit.text import ExtractorConfig, OverlayExtractor, PPOCRDetector, TimedLine, from_json
+from reelkit.text import ExtractorConfig, OverlayExtractor, PPOCRDetector, TextRecognizer, TimedLine, from_json
 from reelkit.text.dedupe import boxes_overlap
 from reelkit.text.evaluate import LineScores, score_lines
 from reelkit.text.synth import ClipGenerator, write_clip
@@ -112,7 +112,20 @@ def run_rapidocr(path: Path, step: float = 0.5) -> list[TimedLine]:
     return join_repeats(observations, step)
 
 
-WORK: dict[str, int] = {}  # reelkit's keyframes, detections, re-reads and lines read, summed over clips
+WORK: dict[str, float] = {}  # reelkit's keyframes, detections, re-reads and lines read, summed over clips
+
+
+def timed_corrector(recognizer: TextRecognizer) -> None:
+    """Counts the seconds the recogniser's lexicon decoding takes, in ``WORK["lexicon_seconds"]``."""
+    correct = recognizer.corrector
+
+    def timed(*args):
+        started = time.perf_counter()
+        reading = correct(*args)
+        WORK["lexicon_seconds"] = WORK.get("lexicon_seconds", 0.0) + time.perf_counter() - started
+        return reading
+
+    recognizer.corrector = timed
 
 
 def run_reelkit(path: Path, extractor: OverlayExtractor) -> list[TimedLine]:
@@ -132,11 +145,16 @@ def main() -> None:
     parser.add_argument("--refresh-every", type=float, default=ExtractorConfig.refresh_every,
                         help="reelkit: seconds between full detections while the frame keeps changing.")
     parser.add_argument("--max-side", type=int, default=640, help="reelkit: longer side of the detector input.")
+    parser.add_argument("--lexicon", action=argparse.BooleanOptionalAction, default=True,
+                        help="reelkit: lexicon decoding of words missing from the English word list.")
     args = parser.parse_args()
 
     clips = make_clips(args.clips, args.seed)
     video_seconds = sum(d for _, _, d in clips)
-    extractor = OverlayExtractor(detector=PPOCRDetector(max_side=args.max_side),
+    recognizer = TextRecognizer(corrector="english" if args.lexicon else None)
+    if args.lexicon:
+        timed_corrector(recognizer)
+    extractor = OverlayExtractor(detector=PPOCRDetector(max_side=args.max_side), recognizer=recognizer,
                                  config=ExtractorConfig(refresh_every=args.refresh_every))
     runners = {
         "reelkit": lambda p: run_reelkit(p, extractor),

@@ -73,10 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sides", default="640,960", help="reelkit detector input sizes (longer side) to compare")
     parser.add_argument("--no-rapidocr", action="store_true")
+    parser.add_argument("--lexicon", action=argparse.BooleanOptionalAction, default=True,
+                        help="reelkit: lexicon decoding of words missing from the English word list.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    recognizer = TextRecognizer()
+    recognizer = TextRecognizer(corrector="english" if args.lexicon else None)
     readers = {}
     for side in (int(s) for s in args.sides.split(",")):
         detector = PPOCRDetector(max_side=side)

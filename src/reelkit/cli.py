@@ -126,6 +126,8 @@ def overlays(
     model: str = typer.Option("crnn_small", help="Recogniser model name from the registry."),
     weights: Optional[Path] = typer.Option(None, help="Recogniser weights file (default: the shipped ones)."),
     decoder: Decoder = typer.Option(Decoder.greedy, help="CTC decoding."),
+    lexicon: bool = typer.Option(True, help="Replace a word missing from an English word list by a listed word "
+                                            "the recogniser finds about as likely (CRNN lexicon decoding)."),
     sample_every: float = typer.Option(0.2, min=0.02, help="Seconds between frames checked for text changes."),
 ) -> None:
     """Extract the text overlays of videos as timed lines (JSON, SRT, WebVTT)."""
@@ -145,7 +147,7 @@ def overlays(
         raise typer.Exit(2)
     out = writable_dir(out)
     extractor = OverlayExtractor.from_names(model=model, weights=weights, decoder=decoder.value,
-                                            sample_every=sample_every)
+                                            sample_every=sample_every, lexicon=lexicon)
     with progress_bar() as progress:
         for video in readable:
             task = progress.add_task(f"{video.name}", total=None)

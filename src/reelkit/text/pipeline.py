@@ -167,8 +167,10 @@ class OverlayExtractor:
 
     @classmethod
     def from_names(cls, model: str = "crnn_small", weights: str | Path | None = None,
-                   decoder: Literal["greedy", "beam"] = "greedy", sample_every: float = 0.2) -> "OverlayExtractor":
-        return cls(recognizer=TextRecognizer(model, weights=weights, decoder=decoder),
+                   decoder: Literal["greedy", "beam"] = "greedy", sample_every: float = 0.2,
+                   lexicon: bool = True) -> "OverlayExtractor":
+        return cls(recognizer=TextRecognizer(model, weights=weights, decoder=decoder,
+                                             corrector="english" if lexicon else None),
                    config=ExtractorConfig(sample_every=sample_every))
 
     def __call__(self, video: str | Path | VideoReader, progress: Progress | None = None) -> list[TimedLine]:

@@ -8,7 +8,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -87,6 +87,12 @@ def beam_decode(log_probs: np.ndarray, charset: str, beam_width: int = 8) -> Rea
     return Reading(text, confidence)
 
 
+class Corrector(Protocol):
+    """Revises a reading given the line's (time, classes) CTC log-probabilities."""
+
+    def __call__(self, reading: Reading, log_probs: np.ndarray, charset: str) -> Reading: ...
+
+
 @contextlib.contextmanager
 def _one_thread():
     """A few short lines are too little work to share between threads: the hand-off costs more than it
@@ -103,6 +109,8 @@ class TextRecognizer:
     """Reads cropped text lines (RGB uint8 arrays) with a CRNN from the registry.
 
     ``runtime="onnxruntime"`` (the default) runs the CRNN exported to ONNX; ``"torch"`` runs the module as is.
+    ``corrector`` (by default English lexicon decoding, :mod:`reelkit.text.lexicon`; ``None`` for none)
+    re-reads words that are not in its lexicon.
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class TextRecognizer:
         decoder: Literal["greedy", "beam"] = "greedy",
         batch_size: int = 32,
         runtime: Literal["onnxruntime", "torch"] = "onnxruntime",
+        corrector: Corrector | None | Literal["english"] = "english",
     ) -> None:
         check_runtime(runtime)
         self.model = create_model(model, pretrained=True, weights=weights) if isinstance(model, str) else model
@@ -119,6 +128,11 @@ class TextRecognizer:
         self.model.eval().to(memory_format=torch.channels_last)
         self.decoder = decoder
         self.batch_size = batch_size
+        if corrector == "english":
+            from reelkit.text.lexicon import Lexicon, LexiconCorrector  # imports this module
+
+            corrector = LexiconCorrector(Lexicon.english())
+        self.corrector = corrector
         self._session = None
         if runtime == "onnxruntime":  # about 1.5x faster than PyTorch on single lines (benchmarks/overlays_parts.py)
             example = torch.zeros(1, self.model.config.in_channels, self.model.config.height, 64)
@@ -145,5 +159,6 @@ class TextRecognizer:
                 frames = CRNN.output_length(int(widths[column]))
                 lp = log_probs[:frames, column]
                 decode = greedy_decode if self.decoder == "greedy" else beam_decode
-                readings[index] = decode(lp, config.charset)
+                reading = decode(lp, config.charset)
+                readings[index] = self.corrector(reading, lp, config.charset) if self.corrector else reading
         return readings  # type: ignore[return-value]
