@@ -126,3 +126,17 @@ def test_fine_tuning_from_unusable_weights_fails_before_writing(tmp_path):
         result = run_cli("train", "crnn", "--init", str(init), "--out", str(out), "--samples", "8")
         _assert_one_line_error(result)
         assert not out.parent.exists()
+
+
+def test_overlays_take_a_word_list_and_refuse_a_bad_one(tmp_path, demo_video, clean_dir):
+    missing = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--words", str(tmp_path / "none.txt"))
+    _assert_one_line_error(missing)
+    assert "none.txt not found" in missing.stderr and not clean_dir.exists()
+    words = tmp_path / "words.txt"
+    words.write_text("caterpillar bore\n")
+    both = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--words", str(words), "--no-lexicon")
+    _assert_one_line_error(both)
+    assert "--no-lexicon" in both.stderr and not clean_dir.exists()
+    result = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--words", str(words))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((clean_dir / "demo.json").read_text())

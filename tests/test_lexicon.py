@@ -110,3 +110,32 @@ def test_lexicon_decoding_reads_held_out_lines_at_least_as_well_as_the_network_a
                         sum(Levenshtein.distance(t, truth) for t, (_, truth) in zip(texts, lines)))
     assert scores["lexicon"][0] > scores["plain"][0]
     assert scores["lexicon"][1] < scores["plain"][1]
+
+
+def test_a_channels_own_words_join_the_lexicon(lexicon, tmp_path):
+    from reelkit.text.lexicon import read_word_list
+
+    words = tmp_path / "words.txt"
+    words.write_text("Kezar, yeet\nB4\n  Guv'nor  \n")
+    assert read_word_list(words) == ["Kezar", "yeet"]
+    log_probs = spelled("at Kezor", {6: {"o": 0.6, "a": 0.35}})
+    reading = greedy_decode(log_probs, CHARSET)
+    assert LexiconCorrector(lexicon)(reading, log_probs, CHARSET).text == "at Kezor"  # no listed word near
+    own = lexicon.with_words(read_word_list(words))
+    assert "yeet" in own and "yeet" not in lexicon
+    assert LexiconCorrector(own)(reading, log_probs, CHARSET).text == "at Kezar"
+
+
+@pytest.mark.parametrize("content, message", [(None, "not found"), (b"\xff\xfe\x00junk", "not UTF-8"),
+                                              (b"1234 @@@", "no words"), ("folder", "cannot read")])
+def test_unusable_word_lists_are_refused(tmp_path, content, message):
+    from reelkit.errors import TextError
+    from reelkit.text.lexicon import read_word_list
+
+    path = tmp_path / "words.txt"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(TextError, match=message):
+        read_word_list(path)

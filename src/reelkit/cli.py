@@ -16,7 +16,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, Text
                            TimeRemainingColumn)
 
 from reelkit import __version__
-from reelkit.errors import OutputError, ReelkitError
+from reelkit.errors import OutputError, ReelkitError, TextError
 from typer.exceptions import TyperException
 
 app = typer.Typer(help="reelkit: read, judge and improve short-form videos.", no_args_is_help=True,
@@ -128,11 +128,18 @@ def overlays(
     decoder: Decoder = typer.Option(Decoder.greedy, help="CTC decoding."),
     lexicon: bool = typer.Option(True, help="Replace a word missing from an English word list by a listed word "
                                             "the recogniser finds about as likely (CRNN lexicon decoding)."),
+    words: Optional[Path] = typer.Option(None, help="A text file of words to add to the word list: your names, "
+                                                   "brands and slang (separated by spaces or lines)."),
     sample_every: float = typer.Option(0.2, min=0.02, help="Seconds between frames checked for text changes."),
 ) -> None:
     """Extract the text overlays of videos as timed lines (JSON, SRT, WebVTT)."""
     from reelkit.text import OverlayExtractor, write_results
+    from reelkit.text.lexicon import read_word_list
     from reelkit.video import probe
+
+    if words is not None and not lexicon:
+        raise TextError("--words adds to the lexicon, which --no-lexicon turns off: drop one of them")
+    extra_words = read_word_list(words) if words is not None else []
 
     failures = 0
     readable = []
@@ -147,7 +154,7 @@ def overlays(
         raise typer.Exit(2)
     out = writable_dir(out)
     extractor = OverlayExtractor.from_names(model=model, weights=weights, decoder=decoder.value,
-                                            sample_every=sample_every, lexicon=lexicon)
+                                            sample_every=sample_every, lexicon=lexicon, words=extra_words)
     with progress_bar() as progress:
         for video in readable:
             task = progress.add_task(f"{video.name}", total=None)

@@ -16,6 +16,8 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from reelkit.errors import TextError
 from reelkit.text.recognize import Reading
 
 _TOKEN = re.compile(r"^([^\w@#]*)([A-Za-z]+)([^\w@#]*)$")  # a word with punctuation at either end; digits, @ and # are left be
@@ -49,6 +52,10 @@ class Lexicon:
         counts = json.loads(gzip.decompress(source.read_bytes()))
         return cls({word: count for word, count in counts.items() if count >= min_count})
 
+    def with_words(self, words: Iterable[str]) -> "Lexicon":
+        """This lexicon plus ``words`` (a channel's names, its slang), each counted as common."""
+        return Lexicon(self.counts | {w.lower(): max(self.counts.get(w.lower(), 0), COMMON_COUNT) for w in words})
+
     def __contains__(self, word: str) -> bool:
         return word.lower() in self.counts
 
@@ -66,6 +73,24 @@ class Lexicon:
         pool = self._pool(len(word) - max_distance, len(word) + max_distance)
         found = process.extract(word, pool, scorer=Levenshtein.distance, score_cutoff=max_distance, limit=None)
         return tuple(match for match, _, _ in sorted(found, key=lambda m: m[1]))
+
+
+def read_word_list(path: str | Path) -> list[str]:
+    """The words of a UTF-8 text file, separated by spaces or lines, punctuation at their ends dropped; words with
+    other characters than A-Z (digits, accents, apostrophes inside) are skipped."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TextError(f"word list {path} not found") from None
+    except UnicodeDecodeError:
+        raise TextError(f"word list {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise TextError(f"cannot read word list {path}: {error.strerror or error}") from None
+    words = [match[2] for word in text.split() if (match := _TOKEN.match(word))]
+    if not words:
+        raise TextError(f"word list {path} holds no words of the letters A-Z")
+    return words
 
 
 def _cased_like(candidate: str, original: str) -> str:

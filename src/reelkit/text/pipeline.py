@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, Protocol
+from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -26,6 +26,7 @@ from rapidfuzz import fuzz
 from reelkit.text.dedupe import LineFilter, boxes_overlap, text_distance
 from reelkit.text.detect import PPOCRDetector, TextBox, box_iou
 from reelkit.text.formats import TimedLine
+from reelkit.text.lexicon import Lexicon, LexiconCorrector
 from reelkit.text.recognize import Reading, TextRecognizer
 from reelkit.video import Keyframe, KeyframeSampler, VideoReader, prefetch
 
@@ -168,9 +169,10 @@ class OverlayExtractor:
     @classmethod
     def from_names(cls, model: str = "crnn_small", weights: str | Path | None = None,
                    decoder: Literal["greedy", "beam"] = "greedy", sample_every: float = 0.2,
-                   lexicon: bool = True) -> "OverlayExtractor":
-        return cls(recognizer=TextRecognizer(model, weights=weights, decoder=decoder,
-                                             corrector="english" if lexicon else None),
+                   lexicon: bool = True, words: Sequence[str] = ()) -> "OverlayExtractor":
+        """``lexicon``: English lexicon decoding, with ``words`` added to the word list."""
+        corrector = (LexiconCorrector(Lexicon.english().with_words(words)) if words else "english") if lexicon else None
+        return cls(recognizer=TextRecognizer(model, weights=weights, decoder=decoder, corrector=corrector),
                    config=ExtractorConfig(sample_every=sample_every))
 
     def __call__(self, video: str | Path | VideoReader, progress: Progress | None = None) -> list[TimedLine]:
