@@ -12,6 +12,6 @@ from reelkit.text.pipeline import ExtractorConfig, OverlayExtractor
 from reelkit.text.recognize import Reading, TextRecognizer
 
 __all__ = [
-    "ExtractorConfig", "Lexicon", "LexiconCorrector", "LineFilter", "OverlayExtractor", "PPOCRDetector", "Reading", "TextBox", "TextRecognizer",
-    "TimedLine", "from_json", "parse_cues", "to_json", "to_srt", "to_vtt", "write_results",
+    "ExtractorConfig", "Lexicon", "LexiconCorrector", "LineFilter", "OverlayExtractor", "PPOCRDetector", "Reading",
+    "TextBox", "TextRecognizer", "TimedLine", "from_json", "parse_cues", "to_json", "to_srt", "to_vtt", "write_results",
 ]

@@ -28,7 +28,8 @@ from rapidfuzz.distance import Levenshtein
 from reelkit.errors import TextError
 from reelkit.text.recognize import Reading
 
-_TOKEN = re.compile(r"^([^\w@#]*)([A-Za-z]+)([^\w@#]*)$")  # a word with punctuation at either end; digits, @ and # are left be
+# A word of letters with punctuation at either end; words with digits, @handles and #tags are left be.
+_TOKEN = re.compile(r"^([^\w@#]*)([A-Za-z]+)([^\w@#]*)$")
 # A word of one or two letters must be this common (OpenSubtitles counts: "truly" 93,722) to replace a reading
 # or to be split off one, so that "!ery" does not become "!ry", nor "limesfod" "limes od".
 COMMON_COUNT = 20_000
@@ -43,6 +44,9 @@ class Lexicon:
         for word in sorted(self.counts):
             by_length.setdefault(len(word), []).append(word)
         self._by_length = by_length
+        # per lexicon: the same misread word comes back on every re-read of its line
+        self._pool = functools.lru_cache(maxsize=64)(self._pool)
+        self.neighbours = functools.lru_cache(maxsize=4096)(self.neighbours)
 
     @classmethod
     @functools.cache
@@ -62,11 +66,9 @@ class Lexicon:
     def common(self, word: str) -> bool:
         return self.counts.get(word.lower(), 0) >= COMMON_COUNT
 
-    @functools.lru_cache(maxsize=64)
     def _pool(self, shortest: int, longest: int) -> list[str]:
         return [w for length in range(shortest, longest + 1) for w in self._by_length.get(length, ())]
 
-    @functools.lru_cache(maxsize=4096)
     def neighbours(self, word: str, max_distance: int) -> tuple[str, ...]:
         """Lexicon words within ``max_distance`` edits of ``word`` (lower case), nearest first: N_delta(l')."""
         word = word.lower()
@@ -164,8 +166,8 @@ class LexiconCorrector:
             options = [o for o in self.candidates(match[2]) if set(o) <= known]
             if not options:
                 continue
-            lines = [" ".join(words)] + [" ".join(words[:position] + [match[1] + option + match[3]] + words[position + 1:])
-                                         for option in options]
+            before, after = words[:position], words[position + 1:]
+            lines = [" ".join(words)] + [" ".join(before + [match[1] + option + match[3]] + after) for option in options]
             scores = ctc_log_likelihood(log_probs, lines, charset)
             best = int(np.argmax(scores[1:])) + 1
             if scores[best] + self.bonus > scores[0]:

@@ -171,7 +171,9 @@ class OverlayExtractor:
                    decoder: Literal["greedy", "beam"] = "greedy", sample_every: float = 0.2,
                    lexicon: bool = True, words: Sequence[str] = ()) -> "OverlayExtractor":
         """``lexicon``: English lexicon decoding, with ``words`` added to the word list."""
-        corrector = (LexiconCorrector(Lexicon.english().with_words(words)) if words else "english") if lexicon else None
+        corrector: LexiconCorrector | str | None = "english" if lexicon else None
+        if lexicon and words:
+            corrector = LexiconCorrector(Lexicon.english().with_words(words))
         return cls(recognizer=TextRecognizer(model, weights=weights, decoder=decoder, corrector=corrector),
                    config=ExtractorConfig(sample_every=sample_every))
 
