@@ -140,3 +140,9 @@ def test_overlays_take_a_word_list_and_refuse_a_bad_one(tmp_path, demo_video, cl
     result = run_cli("overlays", str(demo_video), "-o", str(clean_dir), "--words", str(words))
     assert result.returncode == 0, result.stderr
     assert json.loads((clean_dir / "demo.json").read_text())
+    empty = tmp_path / "empty.txt"
+    empty.write_text("1234\n")
+    for command in ("overlays", "analyze"):
+        refused = run_cli(command, str(demo_video), "-o", str(tmp_path / command), "--words", str(empty))
+        _assert_one_line_error(refused)
+        assert "holds no words" in refused.stderr and not (tmp_path / command).exists()

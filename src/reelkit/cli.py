@@ -291,16 +291,22 @@ def analyze(
     headline: Optional[str] = typer.Option(None, "--headline", help="The video's headline, to score and improve."),
     top: int = typer.Option(5, "-k", "--top", min=1, max=50, help="Thumbnails to pick."),
     popularity_weights: Optional[Path] = typer.Option(None, help="Popularity weights from `reelkit train popularity`."),
+    words: Optional[Path] = typer.Option(None, help="A text file of words to add to the overlay reader's word list: "
+                                                   "your names, brands and slang."),
 ) -> None:
     """Everything at once: overlays, faces, thumbnails, popularity with heat maps, headline ideas."""
     from reelkit.analyze import AnalyzeConfig, VideoAnalyzer
+    from reelkit.text import OverlayExtractor
+    from reelkit.text.lexicon import read_word_list
     from reelkit.video import probe
 
+    extra_words = read_word_list(words) if words is not None else []
     probe(video)  # a bad video fails in one line before models load or the folder is made
     created = not out.exists()
     out = writable_dir(out)
     analyzer = VideoAnalyzer(AnalyzeConfig(thumbnails=top, popularity_weights=str(popularity_weights)
-                                           if popularity_weights else None))
+                                           if popularity_weights else None),
+                             overlays=OverlayExtractor.from_names(words=extra_words) if extra_words else None)
     # Everything is written to a staging folder and moved in only when the whole report is done.
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".analyze-"))
     try:
