@@ -55,6 +55,16 @@ def test_filter_merges_repeats_across_keyframes():
     assert (merged[0].text, merged[0].start, merged[0].end) == ("Follow for more", 0.0, 5.0)
 
 
+def test_filter_merges_readings_that_differ_in_punctuation():
+    title = [TimedLine("pout lery", 0.0, 2.1, [10, 10, 100, 30], 0.83),  # the 40-clip benchmark's title
+             TimedLine("!pout !cry", 2.1, 7.4, [10, 10, 100, 30], 0.76)]
+    assert [(l.text, l.start, l.end) for l in LineFilter()(title)] == [("!pout !cry", 0.0, 7.4)]
+    then = [TimedLine("Wait for it...", 0.0, 2.0, [10, 10, 100, 30], 0.9), TimedLine("Now!", 2.0, 4.0, [10, 10, 100, 30], 0.9)]
+    assert len(LineFilter()(then)) == 2
+    marks = [TimedLine("!!!", 0.0, 2.0, [10, 10, 100, 30], 0.9), TimedLine("???", 2.0, 4.0, [10, 10, 100, 30], 0.9)]
+    assert len(LineFilter()(marks)) == 2
+
+
 def test_filter_keeps_same_text_far_apart_in_time():
     pieces = [TimedLine("Wait for it", 0.0, 1.0, [0, 0, 50, 10], 0.9), TimedLine("Wait for it", 5.0, 6.0, [0, 0, 50, 10], 0.9)]
     assert len(LineFilter()(pieces)) == 2

@@ -16,6 +16,17 @@ def text_distance(a: str, b: str) -> float:
     return Levenshtein.normalized_distance(a.casefold(), b.casefold())
 
 
+def _wording(text: str) -> str:
+    return "".join(c for c in text if c.isalnum() or c == " ").strip()
+
+
+def wording_distance(a: str, b: str) -> float:
+    """:func:`text_distance` over letters, digits and spaces: punctuation, thin and often misread (or mended by the
+    lexicon in one reading and not another), is left out unless a text has nothing else."""
+    wording_a, wording_b = _wording(a), _wording(b)
+    return text_distance(wording_a, wording_b) if wording_a and wording_b else text_distance(a, b)
+
+
 def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
@@ -49,7 +60,7 @@ class LineFilter:
         merged: list[TimedLine] = []
         for line in sorted(lines, key=lambda l: l.start):
             for kept in merged:
-                if (line.start - kept.end <= self.max_gap and text_distance(line.text, kept.text) <= self.max_distance
+                if (line.start - kept.end <= self.max_gap and wording_distance(line.text, kept.text) <= self.max_distance
                         and boxes_overlap(line.box, kept.box) >= self.min_overlap):
                     weight_kept = (kept.end - kept.start) * kept.confidence
                     weight_line = (line.end - line.start) * line.confidence
