@@ -24,8 +24,10 @@ def free_port() -> int:
 class StudioServer:
     """``reelkit studio`` on a free port with its own data folder; ``kill()`` and ``start()`` again to restart."""
 
-    def __init__(self, data: Path, workers: int = 1, max_upload_mb: float = 50, archive: Path | None = None) -> None:
+    def __init__(self, data: Path, workers: int = 1, max_upload_mb: float = 50, archive: Path | None = None,
+                 words: Path | None = None) -> None:
         self.data, self.workers, self.max_upload_mb, self.archive = data, workers, max_upload_mb, archive
+        self.words = words
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -37,6 +39,8 @@ class StudioServer:
                    "--workers", str(self.workers), "--max-upload-mb", str(self.max_upload_mb)]
         if self.archive:
             command += ["--archive", str(self.archive)]
+        if self.words:
+            command += ["--words", str(self.words)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, env={**os.environ, "REELKIT_TOKEN": TOKEN}, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

@@ -329,6 +329,27 @@ def test_deleting_a_video_removes_its_jobs_files_and_archive_entry(studio, demo_
     assert api.status_code == 404 and api.json() == {"error": f"no video {done['id']}"}
 
 
+def test_the_teams_word_list_is_checked_at_start_and_read_by_each_analysis(tmp_path: Path, demo_video: Path) -> None:
+    from tests.conftest import run_cli
+    from tests.studio_server import free_port
+
+    missing = run_cli("studio", "--data", str(tmp_path / "none"), "--port", str(free_port()),
+                      "--words", str(tmp_path / "none.txt"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: word list"), missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    words = tmp_path / "words.txt"
+    words.write_text("caterpillar\n")
+    server = StudioServer(tmp_path / "studio", workers=1, words=words).start()
+    try:
+        words.unlink()  # taken away after the start: the worker, which reads it for each analysis, says so
+        with server.client() as client:
+            video = upload(client, demo_video.read_bytes(), filename="demo.mp4", headers={}).json()
+        job = server.wait_for_job(video["job"]["id"])
+        assert job["status"] == FAILED and job["error"].startswith("word list") and "not found" in job["error"], job
+    finally:
+        server.stop()
+
+
 def test_a_failed_analysis_names_the_upload_not_the_servers_paths(studio, demo_video: Path) -> None:
     from reelkit.studio.worker import run_job
 

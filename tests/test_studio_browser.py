@@ -37,7 +37,9 @@ def test_upload_follow_read_download_and_ask(tmp_path: Path, demo_video: Path, b
     from playwright.sync_api import expect
 
     page = browser_page
-    server = StudioServer(tmp_path / "studio", workers=1).start()
+    words = tmp_path / "channel-words.txt"
+    words.write_text("caterpillar\nbore\n")  # the team's word list: the analysis reads it in its worker
+    server = StudioServer(tmp_path / "studio", workers=1, words=words).start()
     try:
         page.goto(server.url + "/")
         expect(page).to_have_url(f"{server.url}/login?next=/")

@@ -17,16 +17,22 @@ def studio_command(
     max_upload_mb: float = typer.Option(500, min=1, help="Largest upload accepted, in MB."),
     archive: Optional[Path] = typer.Option(None, envvar="REELKIT_ARCHIVE",
                                            help="Archive for the bot (from `reelkit archive index`); default DATA/archive.sqlite."),
+    words: Optional[Path] = typer.Option(None, envvar="REELKIT_WORDS",
+                                         help="A text file of your names, brands and slang for the overlay reader's word "
+                                              "list; each analysis reads it again."),
 ) -> None:
     """Start the studio web app: uploads, analysis jobs, results, headline lab and archive bot."""
     import uvicorn
     from rich.console import Console
 
     from reelkit.studio import StudioSettings, create_app
+    from reelkit.text.lexicon import read_word_list
 
     _check_port(host, port)
+    if words is not None:
+        read_word_list(words)  # a bad list fails now; each analysis reads it again, so edits need no restart
     settings = StudioSettings(data_dir=data, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-                              workers=workers, archive=archive)
+                              workers=workers, archive=archive, words=words)
     app = create_app(settings, run_jobs=workers > 0, warm_up=True)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"reelkit studio on http://{host}:{port}/  data: {settings.data_dir}  "

@@ -109,6 +109,8 @@ class JobRunner:
         log.parent.mkdir(exist_ok=True)
         env = {**os.environ, "REELKIT_DATA": str(self.settings.data_dir),
                "REELKIT_DATABASE_URL": self.settings.database_url, "REELKIT_ARCHIVE": str(self.settings.archive)}
+        if self.settings.words is not None:
+            env["REELKIT_WORDS"] = str(self.settings.words)
         with open(log, "ab") as output:
             child = subprocess.Popen([sys.executable, "-m", "reelkit.studio.worker", str(job_id)], env=env,
                                      stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

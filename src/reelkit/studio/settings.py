@@ -32,7 +32,8 @@ class StudioSettings:
 
     ``database_url`` defaults to an SQLite file in ``data_dir`` (``REELKIT_DATABASE_URL`` may name a
     PostgreSQL database instead), ``token`` to ``REELKIT_TOKEN`` or a random token kept in
-    ``data_dir/token``, and ``archive`` to ``data_dir/archive.sqlite``.
+    ``data_dir/token``, and ``archive`` to ``data_dir/archive.sqlite``. ``words`` (``REELKIT_WORDS``) is a
+    text file of the team's names and slang for the overlay reader's word list, read again by each analysis.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("REELKIT_DATA", "reelkit-studio")))
@@ -43,6 +44,7 @@ class StudioSettings:
     workers: int = 1
     max_attempts: int = 3  # tries in all: a restart during a job costs one
     archive: Path | None = None
+    words: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -55,6 +57,8 @@ class StudioSettings:
                              or f"sqlite:///{self.data_dir / 'studio.sqlite'}")
         self.token = self.token or os.environ.get("REELKIT_TOKEN") or _read_or_create_token(self.data_dir)
         self.archive = Path(self.archive or os.environ.get("REELKIT_ARCHIVE") or self.data_dir / "archive.sqlite")
+        words = self.words or os.environ.get("REELKIT_WORDS")
+        self.words = Path(words).resolve() if words else None
         if self.max_upload_bytes <= 0:
             raise StudioError("the upload limit must be positive")
 

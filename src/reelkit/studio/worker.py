@@ -56,10 +56,14 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
     try:
         progress("loading models", 0.0)
         from reelkit.analyze import VideoAnalyzer
+        from reelkit.text import OverlayExtractor
+        from reelkit.text.lexicon import read_word_list
 
+        words = read_word_list(settings.words) if settings.words else []
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        report = VideoAnalyzer()(store.source(video_id), staging, headline, progress=progress)
+        analyzer = VideoAnalyzer(overlays=OverlayExtractor.from_names(words=words) if words else None)
+        report = analyzer(store.source(video_id), staging, headline, progress=progress)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
     except (ReelkitError, FileNotFoundError) as error:
