@@ -296,7 +296,6 @@ def analyze(
 ) -> None:
     """Everything at once: overlays, faces, thumbnails, popularity with heat maps, headline ideas."""
     from reelkit.analyze import AnalyzeConfig, VideoAnalyzer
-    from reelkit.text import OverlayExtractor
     from reelkit.text.lexicon import read_word_list
     from reelkit.video import probe
 
@@ -304,9 +303,8 @@ def analyze(
     probe(video)  # a bad video fails in one line before models load or the folder is made
     created = not out.exists()
     out = writable_dir(out)
-    analyzer = VideoAnalyzer(AnalyzeConfig(thumbnails=top, popularity_weights=str(popularity_weights)
-                                           if popularity_weights else None),
-                             overlays=OverlayExtractor.from_names(words=extra_words) if extra_words else None)
+    analyzer = VideoAnalyzer(AnalyzeConfig(thumbnails=top, words=tuple(extra_words),
+                                           popularity_weights=str(popularity_weights) if popularity_weights else None))
     # Everything is written to a staging folder and moved in only when the whole report is done.
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".analyze-"))
     try:

@@ -33,6 +33,7 @@ class AnalyzeConfig:
     variants: int = 8  # headline suggestions
     popularity_model: str = "popularity_small"
     popularity_weights: str | None = None
+    words: tuple[str, ...] = ()  # added to the overlay reader's word list (a channel's names and slang)
 
 
 class _FaceLog:
@@ -89,7 +90,7 @@ class VideoAnalyzer:
         if self.overlays is None:
             from reelkit.text import OverlayExtractor
 
-            self.overlays = OverlayExtractor.from_names()
+            self.overlays = OverlayExtractor.from_names(words=self.config.words)
         if self.popularity is None:
             from reelkit.popularity import PopularityPredictor
 

@@ -55,14 +55,13 @@ def run_job(job_id: int, settings: StudioSettings) -> None:
     staging = final.with_name(f".report-job{job_id}")
     try:
         progress("loading models", 0.0)
-        from reelkit.analyze import VideoAnalyzer
-        from reelkit.text import OverlayExtractor
+        from reelkit.analyze import AnalyzeConfig, VideoAnalyzer
         from reelkit.text.lexicon import read_word_list
 
-        words = read_word_list(settings.words) if settings.words else []
+        words = tuple(read_word_list(settings.words)) if settings.words else ()
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        analyzer = VideoAnalyzer(overlays=OverlayExtractor.from_names(words=words) if words else None)
+        analyzer = VideoAnalyzer(AnalyzeConfig(words=words))
         report = analyzer(store.source(video_id), staging, headline, progress=progress)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
