@@ -6,6 +6,8 @@ against it with ``train_encoder_stage``, identical but for the generated scenes 
 - ``plain``: the generator's unperturbed composites (reelkit before 2026-12-06);
 - ``perturbed``: the composites as the discriminator saw them in the GAN stage (foreground and mask shifted by up
   to the config's offset, background contrast jittered), with the shifted mask as the target (now the default);
+- ``mask_net``: not an encoder but the mask network of ``reelkit train layered``'s third stage, a U-Net that learns
+  the perturbed composites' masks (``--mask-net-steps``); scored the same way;
 - ``supervised``, an upper bound and not unsupervised: the encoder learns the real training scenes' true masks
   through the frozen generator (1 - soft IoU of mask(G(E(x))) and the truth). It shows how well the generator's masks
   can fit real objects at all: if this scores low, no encoder can segment real scenes with that generator.
@@ -39,14 +41,14 @@ import torch
 
 from reelkit.errors import ReelkitError
 from reelkit.optim import backward_and_step
-from reelkit.registry import create_model, read_metadata
+from reelkit.registry import read_metadata
 from reelkit.segment.data import make_scenes
-from reelkit.segment.layered import CONFIGS
+from reelkit.segment.layered import CONFIGS, create_layered
 from reelkit.segment.layered.train import (LayeredTrainConfig, LayeredTrainResult, evaluate_generated, evaluate_heldout,
-                                           scenes_to_tensor, train_encoder_stage)
-from segment_bound import soft_iou_loss
+                                           load_generator, scenes_to_tensor, soft_iou_loss, train_encoder_stage,
+                                           train_mask_net_stage)
 
-VARIANTS = ("plain", "perturbed", "supervised")
+VARIANTS = ("plain", "perturbed", "mask_net", "supervised")
 
 
 def generator_metadata(path: Path) -> dict:
@@ -72,14 +74,21 @@ def train_supervised(model: torch.nn.Module, steps: int, real: torch.Tensor, mas
     model.eval()
 
 
-def train_encoder(path: Path, meta: dict, variant: str, steps: int, real: torch.Tensor, masks: torch.Tensor
-                  ) -> torch.nn.Module:
-    """A fresh encoder (torch seed 0) against the frozen generator in ``path``; ``real``: the training scenes
-    for the real-image reconstruction term, ``masks``: their true masks (only the supervised bound sees them)."""
-    model = create_model(meta["model"], pretrained=False, weights=path)
+def train_encoder(path: Path, meta: dict, variant: str, steps: int, real: torch.Tensor, masks: torch.Tensor,
+                  mask_net_steps: int) -> torch.nn.Module:
+    """A fresh encoder (torch seed 0) against the frozen generator in ``path``, or a fresh mask network; ``real``:
+    the training scenes for the real-image reconstruction term, ``masks``: their true masks (only the supervised
+    bound sees them)."""
+    model = create_layered(meta["model"])[0]
+    load_generator(path, model)
     settings = meta.get("train_config", {})
     torch.manual_seed(0)
     model.encoder = type(model.encoder)(model.config)
+    if variant == "mask_net":
+        config = LayeredTrainConfig(model=meta["model"], mask_net_steps=mask_net_steps, seed=int(settings.get("seed", 0)),
+                                    log_every=mask_net_steps, no_shift=bool(settings.get("no_shift")))
+        train_mask_net_stage(model, config, LayeredTrainResult(), log=lambda _: None)
+        return model
     if variant == "supervised":
         train_supervised(model, steps, real, masks, int(settings.get("seed", 0)) + 1)
         return model
@@ -124,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("generators", type=Path, nargs="+")
     parser.add_argument("--steps", type=int, default=500, help="encoder steps (the documented command's 500)")
+    parser.add_argument("--mask-net-steps", type=int, default=2000, help="mask network steps (the command's default)")
     parser.add_argument("--scenes", type=int, default=6000, help="real training scenes for the reconstruction term")
     parser.add_argument("--heldout", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1, help="held-out scene seed (the segmentation benchmark uses 0)")
@@ -131,8 +141,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/layered_encoder.json"))
     parser.add_argument("--plot", type=Path, help="PNG of IoU against GAN steps for checkpoint files")
     args = parser.parse_args()
-    if args.steps < 1 or args.heldout < 1:
-        parser.error("--steps and --heldout must be at least 1")
+    if min(args.steps, args.heldout, args.mask_net_steps) < 1:
+        parser.error("--steps, --mask-net-steps and --heldout must be at least 1")
     variants = [v for v in args.variants.split(",") if v]
     if not variants or set(variants) - set(VARIANTS):
         parser.error(f"--variants must name some of {', '.join(VARIANTS)}")
@@ -148,7 +158,7 @@ def main() -> None:
                 real_scenes[size, seed] = scenes_to_tensor(scenes.images), torch.from_numpy(scenes.masks).float()
             for variant in variants:
                 start = time.perf_counter()
-                model = train_encoder(path, meta, variant, args.steps, *real_scenes[size, seed])
+                model = train_encoder(path, meta, variant, args.steps, *real_scenes[size, seed], args.mask_net_steps)
                 row = {"generator": str(path), "loss": meta.get("train_config", {}).get("loss"),
                        "gan_steps": meta.get("gan_steps"), "variant": variant,
                        "size": size, **evaluate_generated(model),

@@ -6,18 +6,19 @@ and shapes that training never sees), all in one run.
   mask >= 0.5; saliency: Otsu's threshold of its map), F-max (beta^2 = 0.3, max over 254 thresholds of the
   F-measure of precision and recall averaged over images) of the soft maps, and CorLoc (the box of the largest
   predicted region overlaps the object's box with IoU >= 0.5).
-- Methods: ``move`` (``move_small``, on reelkit's own DINO and MAE), ``layered`` (``--weights``),
-  ``layered_no_shift`` (the same training without the random shift, the paper's ablation;
-  ``runs/segment/layered_small_noshift.safetensors``), ``saliency_sr`` (cv2.saliency.StaticSaliencySpectralResidual
+- Methods: ``move`` (``move_small``, on reelkit's own DINO and MAE), ``layered`` (``--weights``: its mask network
+  once trained, and then also ``layered_encoder``, mask(G(E(x))) of the same file), ``layered_no_shift`` (the same
+  training without the random shift, the paper's ablation; ``runs/segment/layered_small_noshift.safetensors``; and
+  ``layered_no_shift_encoder``), ``saliency_sr`` (cv2.saliency.StaticSaliencySpectralResidual
   + Otsu), reelkit's two segmenters that need no training: ``grabcut`` (``reelkit segment``'s default,
   :class:`reelkit.segment.grabcut.GrabCutSegmenter`) and ``saliency`` (its own spectral residual + Otsu, what the
   thumbnail ranker uses), and ``centre_prior`` (a centred disc of the mean object area: what a segmenter that
   ignores the image gets).
 - Also: milliseconds per image (1 thread) at the benchmark's size and per 224 x 224 image (resizing included),
   the training time from each weights file (MOVE's includes its DINO and MAE), a grid of masks for a dozen
-  scenes (``docs/benchmarks/segment/masks.png``), and for the layered GANs their encoder's mean IoU on 500 of the
+  scenes (``docs/benchmarks/segment/masks.png``), and for the layered GANs each segmenter's mean IoU on 500 of the
   generator's own scenes against the generator's masks (high there and low on the held-out scenes: the generated
-  scenes do not look like real ones; low there too: the encoder does not invert the generator).
+  scenes do not look like real ones; low there too: the segmenter does not learn the generator's masks).
 
 OpenCV's saliency module is in opencv-contrib-python only; reelkit's .venv has opencv-python (and rapidocr's
 opencv-python-headless), which share the ``cv2`` folder, so the contrib wheel of the same version goes into a
@@ -95,14 +96,19 @@ def segmenter_method(segmenter) -> Method:
     return predict
 
 
-def layered(weights: Path) -> tuple[Method, float]:
-    """The segmenter of the config the weights were trained as, and its encoder's mean IoU on the generator's own
+def layered(weights: Path) -> dict[str, tuple[Method, float]]:
+    """The segmenters of the config the weights were trained as (``""``: the mask network once trained, else the
+    encoder; ``"_encoder"``: the encoder beside a mask network), each with its mean IoU on the generator's own
     scenes (against their known masks)."""
     from reelkit.segment.layered import LayeredSegmenter
     from reelkit.segment.layered.train import evaluate_generated
 
     segmenter = LayeredSegmenter.from_name(read_metadata(weights).get("model", "layered_small"), weights)
-    return segmenter_method(segmenter), evaluate_generated(segmenter.model)["generated_miou"]
+    found = {"": (segmenter_method(segmenter), evaluate_generated(segmenter.model)["generated_miou"])}
+    if segmenter.model.has_mask_net:
+        encoder = LayeredSegmenter(segmenter.model, use_encoder=True)
+        found["_encoder"] = (segmenter_method(encoder), evaluate_generated(segmenter.model, use_encoder=True)["generated_miou"])
+    return found
 
 
 def move(weights: Path, name: str = "move_small") -> Method:
@@ -157,14 +163,21 @@ def training_info(path: Path) -> dict[str, object]:
     config = meta.get("train_config", {})
     info = {"weights": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
             "train_minutes": round(float(meta.get("seconds", 0)) / 60, 1), "command": meta.get("command"),
-            "steps": config.get("steps"), "encoder_steps": config.get("encoder_steps"), "no_shift": config.get("no_shift")}
+            "steps": config.get("steps"), "encoder_steps": config.get("encoder_steps"), "no_shift": config.get("no_shift"),
+            "mask_net_steps": config.get("mask_net_steps")}
+    if config.get("generator"):  # stages 2 and 3 on a trained generator: its own training counts too
+        info["generator"] = config["generator"]
+        info["train_minutes"] += round(float(read_metadata(config["generator"]).get("seconds", 0)) / 60, 1)
     if meta.get("model", "").startswith("move"):  # MOVE's time includes the DINO and MAE backbones it needs
         for backbone in ("dino_vittiny8", "mae_vittiny8"):
             info["train_minutes"] += round(float(read_metadata(weights_path(backbone)).get("seconds", 0)) / 60, 1)
     return info
 
 
-LABELS = {"move": "MOVE (DINO + MAE ViT-Tiny/8, reelkit-trained)", "layered": "layered GAN (shift)", "layered_no_shift": "layered GAN, no shift (ablation)",
+LABELS = {"move": "MOVE (DINO + MAE ViT-Tiny/8, reelkit-trained)", "layered": "layered GAN (shift)",
+          "layered_encoder": "layered GAN (shift), encoder: mask(G(E(x)))",
+          "layered_no_shift": "layered GAN, no shift (ablation)",
+          "layered_no_shift_encoder": "layered GAN, no shift (ablation), encoder: mask(G(E(x)))",
           "saliency_sr": "OpenCV spectral residual + Otsu", "grabcut": "GrabCut from priors (`reelkit segment` default)",
           "saliency": "reelkit spectral residual + Otsu (thumbnails)", "centre_prior": "centre prior (no image)"}
 
@@ -209,7 +222,8 @@ def main() -> None:
             if name == "move":
                 methods[name] = move(path)
             else:
-                methods[name], generated_miou[name] = layered(path)
+                for suffix, (method, miou) in layered(path).items():
+                    methods[name + suffix], generated_miou[name + suffix] = method, miou
             training[name] = training_info(path)
         else:
             print(f"{name}: no weights at {path}, skipped", file=sys.stderr)

@@ -34,7 +34,7 @@ from reelkit.cli import progress_bar
 from reelkit.optim import backward_and_step
 from reelkit.registry import create_model
 from reelkit.segment.data import make_scenes
-from reelkit.segment.layered.train import scenes_to_tensor
+from reelkit.segment.layered.train import scenes_to_tensor, soft_iou_loss
 from reelkit.segment.metrics import segmentation_metrics
 from reelkit.segment.move.models import MOVE_CONFIGS, FeatureExtractor, MoveSegmenter, create_vit, normalise
 
@@ -74,11 +74,6 @@ class MoveHead(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.segmenter(normalise((images + 1) / 2))[:, 0]
-
-
-def soft_iou_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    overlap = (predicted * truth).sum((1, 2))
-    return 1 - (overlap / (predicted + truth - predicted * truth).sum((1, 2)).clamp_min(1e-6)).mean()
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from reelkit.errors import SegmentError
 from reelkit.registry import read_metadata
@@ -19,8 +19,9 @@ from reelkit.segment.data import SOURCES, load_scenes, make_scene, make_scenes, 
 from reelkit.segment.layered import (CONFIGS, LayeredSegmenter, LayeredTrainConfig, Layers, binarisation_loss,
                                      create_layered, mask_size_loss, perturb, random_offsets, segment_files,
                                      shift_images)
-from reelkit.segment.layered.train import (encoder_losses, evaluate_generated, render, scenes_to_tensor,
-                                           train_encoder_stage, train_gan_stage, write_layered_outputs)
+from reelkit.segment.layered.train import (encoder_losses, evaluate_generated, render,
+                                           scenes_to_tensor, soft_iou_loss, train_encoder_stage, train_gan_stage,
+                                           train_layered, train_mask_net_stage, write_layered_outputs)
 from reelkit.segment.metrics import f_max, iou, segmentation_metrics
 from tests.conftest import run_cli
 
@@ -289,8 +290,8 @@ def test_cli_synth_train_and_segment(tmp_path):
     assert result.returncode == 0, result.stderr
     weights = tmp_path / "w.safetensors"
     result = _run_cli("train", "layered", "--model", "layered_tiny", "--steps", "2", "--encoder-steps", "2",
-                      "--scenes", "16", "--batch-size", "4", "--heldout", "8", "--out", str(weights), "--threads", "1",
-                      "--checkpoint-every", "1")
+                      "--mask-net-steps", "2", "--scenes", "16", "--batch-size", "4", "--heldout", "8", "--out",
+                      str(weights), "--threads", "1", "--checkpoint-every", "1")
     assert result.returncode == 0, result.stderr
     assert weights.is_file() and weights.with_suffix(".md").is_file()
     # the last checkpoint holds the shipped (EMA) generator, an earlier one a different generator, both encoders untrained
@@ -305,6 +306,18 @@ def test_cli_synth_train_and_segment(tmp_path):
                       "--method", "layered", "--model", "layered_tiny", "--weights", str(weights))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "scene_00000_mask.png").is_file() and (tmp_path / "out" / "scene_00000_overlay.jpg").is_file()
+    # stages 2 and 3 again on the trained generator; a generator of another config is refused in one line
+    again = tmp_path / "again.safetensors"
+    result = _run_cli("train", "layered", "--model", "layered_tiny", "--generator", str(weights), "--encoder-steps", "0",
+                      "--mask-net-steps", "3", "--scenes", "16", "--batch-size", "4", "--heldout", "8", "--out",
+                      str(again), "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    retrained = load_file(str(again))
+    assert all(torch.equal(final[key], retrained[key]) for key in final if key.startswith(("generator.", "encoder.")))
+    assert int(retrained["mask_net_steps"]) == 3
+    assert f"the generator of {weights}" in again.with_suffix(".md").read_text()
+    _one_line_error(result := _run_cli("train", "layered", "--generator", str(weights), "--out", str(tmp_path / "x.safetensors")))
+    assert "--model layered_tiny" in result.stderr and not (tmp_path / "x.safetensors").exists()
 
 
 class _ConstantEncoder(torch.nn.Module):
@@ -329,3 +342,65 @@ def test_evaluate_generated_scores_the_encoder_on_the_generators_own_scenes(real
     assert 0 < expected < 1  # the samples' masks differ, so the constant answer is partly wrong
     assert metrics["generated_miou"] == pytest.approx(expected)
     assert 0 <= metrics["generated_fmax"] <= 1
+
+
+def test_soft_iou_loss_is_one_minus_the_soft_iou():
+    predicted = torch.tensor([[[1.0, 0.5], [0.0, 0.0]]])
+    truth = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+    # intersection 1 + 0.5; union: sum of p + t - p * t = 1 + 1 = 2
+    assert soft_iou_loss(predicted, truth).item() == pytest.approx(1 - 1.5 / 2)
+    assert soft_iou_loss(truth, truth).item() == pytest.approx(0.0)
+
+
+def test_mask_network_learns_the_generators_masks_and_becomes_the_segmenter(real):
+    torch.manual_seed(0)
+    config = LayeredTrainConfig(model="layered_tiny", steps=3, batch_size=16, scenes=64, encoder_steps=0,
+                                mask_net_steps=80, mask_net_lr=3e-3, log_every=20)
+    model, _, result = train_gan_stage(config, real, log=lambda _: None)
+    generator_before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    images = real[:8]
+    assert not model.has_mask_net
+    encoder_masks = LayeredSegmenter(model).predict(((images.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy())
+    train_mask_net_stage(model, config, result, log=lambda _: None)
+    losses = [h["soft_iou_loss"] for h in result.mask_net_history]
+    assert [h["step"] for h in result.mask_net_history] == [20, 40, 60, 80]
+    assert losses[-1] < losses[0]
+    assert model.has_mask_net and int(model.mask_net_steps) == 80
+    assert all(torch.equal(generator_before[k], v) for k, v in model.generator.state_dict().items())  # frozen
+    uint8 = ((images.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy()
+    with torch.no_grad():
+        expected = model.mask_net(scenes_to_tensor(uint8))[:, 0].numpy()
+    masks = np.stack(LayeredSegmenter(model).predict(uint8))
+    np.testing.assert_allclose(masks, expected, atol=1e-5)
+    np.testing.assert_allclose(np.stack(LayeredSegmenter(model, use_encoder=True).predict(uint8)),
+                               np.stack(encoder_masks), atol=1e-5)  # the encoder path is still there
+
+
+def test_generator_file_replaces_the_gan_stage(real, tmp_path):
+    config = LayeredTrainConfig(model="layered_tiny", steps=2, batch_size=4, scenes=64, encoder_steps=2, mask_net_steps=0)
+    model, result = train_layered(config, log=lambda _: None)
+    path = tmp_path / "g.safetensors"
+    write_layered_outputs(model, config, result, {}, path, "cmd")
+    # a file written before the mask network existed has no mask_net tensors
+    old = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("mask_net")}, str(old),
+              metadata={"model": json.dumps("layered_tiny"), "train_config": json.dumps({"steps": 2})})
+    mask_nets = []
+    for source in (path, old):
+        again, again_result = train_layered(LayeredTrainConfig(model="layered_tiny", batch_size=4, scenes=64,
+                                                               encoder_steps=0, mask_net_steps=2, generator=str(source)),
+                                            log=lambda _: None)
+        assert again_result.gan_steps == 2 and again_result.history == []
+        assert all(torch.equal(v, model.state_dict()[k]) for k, v in again.state_dict().items()
+                   if k.startswith(("generator.", "encoder.")))
+        assert again.has_mask_net
+        mask_nets.append(again.mask_net.state_dict())
+    # the same generator gives the same mask network, however the run got it
+    assert all(torch.equal(mask_nets[0][k], mask_nets[1][k]) for k in mask_nets[0])
+    with pytest.raises(SegmentError, match="not found"):
+        LayeredTrainConfig(model="layered_tiny", generator=str(tmp_path / "missing.safetensors")).validate()
+    with pytest.raises(SegmentError, match="--model layered_tiny"):
+        LayeredTrainConfig(model="layered_small", generator=str(path)).validate()
+    (tmp_path / "junk.safetensors").write_text("junk")
+    with pytest.raises(SegmentError, match="not a weights file"):
+        LayeredTrainConfig(model="layered_tiny", generator=str(tmp_path / "junk.safetensors")).validate()

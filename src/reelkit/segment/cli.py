@@ -161,9 +161,13 @@ def train_layered_command(
     max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop the GAN stage after this many minutes."),
     checkpoint_every: int = typer.Option(0, min=0, help="Also write the EMA generator every this many GAN steps, to "
                                                         "OUT's stem + _ganSTEP.safetensors (its encoder untrained)."),
+    mask_net_steps: int = typer.Option(2000, min=0, help="Steps of the mask network distilled from the generator, the "
+                                                         "segmenter once trained (0: segment with the encoder)."),
+    generator: Optional[Path] = typer.Option(None, help="A trained model's weights file: use its generator (and its "
+                                                        "encoder, unless --encoder-steps > 0) instead of the GAN stage."),
     seed: int = typer.Option(0),
 ) -> None:
-    """Train the perturbed layered GAN and its encoder; writes weights, model card, curves and samples."""
+    """Train the perturbed layered GAN, its encoder and mask network; writes weights, model card, curves and samples."""
     from dataclasses import asdict
 
     from reelkit.cli import console, progress_bar
@@ -174,7 +178,8 @@ def train_layered_command(
 
     config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
                                 lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
-                                max_minutes=max_minutes, checkpoint_every=checkpoint_every)
+                                max_minutes=max_minutes, checkpoint_every=checkpoint_every,
+                                mask_net_steps=mask_net_steps, generator=str(generator) if generator else None)
     config.validate()  # a bad config fails before any folder is made
     command = start_training_run(out, threads)
 
@@ -190,8 +195,10 @@ def train_layered_command(
     if heldout:
         with console.status(f"evaluating on {heldout} held-out scenes"):
             metrics = evaluate_heldout(trained, heldout)
-    if encoder_steps:
-        metrics.update(evaluate_generated(trained))
+            if trained.has_mask_net:
+                metrics["heldout_encoder_miou"] = evaluate_heldout(trained, heldout, use_encoder=True)["heldout_miou"]
+    if encoder_steps or generator:
+        metrics.update(evaluate_generated(trained, use_encoder=True))
     metrics["train_minutes"] = round(result.seconds / 60, 1)
     report_training_run(metrics, write_layered_outputs(trained, config, result, metrics, out, command))
 

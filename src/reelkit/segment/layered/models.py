@@ -23,6 +23,9 @@ there, the comment says which: "Sec. 3" for the paper, "code: <file>" for the of
   non-saturating losses all apply. ``layered`` keeps the paper's sizes (128 px, 512-d code, 8 mapping layers).
 * The encoder maps an image to z; with the generator frozen, mask(G(E(x))) segments x (Sec. 3, the
   autoencoder whose decoder is the pre-trained generator).
+* The mask network is reelkit's addition: a U-Net trained on the frozen generator's perturbed composites and
+  their masks, a segmenter distilled from the generator as Voynov et al. (ICML 2021) and Melas-Kyriazi et al.
+  (ICLR 2022) do with other GANs' masks. Unlike mask(G(E(x))) it is not limited to masks the generator can draw.
 """
 
 from __future__ import annotations
@@ -54,12 +57,15 @@ class LayeredConfig:
     bin_weight: float = 2.0  # weight of the binarisation term (code: train.py --binarization_alpha 2.0)
     bg_contrast_jitter: float = 0.3  # background contrast perturbation (code: README --bg_contrast_jitter 0.3)
     mask_bias_init: float = -1.0  # initial mask logit bias (reelkit's choice: masks start at sigmoid(-1) = 0.27, not 0.5)
+    m_widths: tuple[int, ...] = (32, 64, 128)  # mask network (U-Net): width at each resolution, full size first
 
     def __post_init__(self) -> None:
         if 4 * 2 ** (len(self.g_widths) - 1) != self.image_size:
             raise ValueError(f"g_widths make {4 * 2 ** (len(self.g_widths) - 1)} px, not {self.image_size}")
         if self.image_size // 2 ** len(self.d_widths) < 1 or self.image_size // 2 ** len(self.e_widths) < 1:
             raise ValueError("too many down-sampling stages for the image size")
+        if self.image_size % 2 ** (len(self.m_widths) - 1):
+            raise ValueError("too many mask-network resolutions for the image size")
         if not 0 <= self.shift < 0.5:
             raise ValueError("shift must be in [0, 0.5)")
 
@@ -70,14 +76,16 @@ class LayeredConfig:
 
 CONFIGS: dict[str, LayeredConfig] = {
     # The tests' config: 16 px, a few channels.
-    "layered_tiny": LayeredConfig(16, 8, (16, 8, 8), (8, 16), (8, 16), n_mlp=1),
+    "layered_tiny": LayeredConfig(16, 8, (16, 8, 8), (8, 16), (8, 16), n_mlp=1, m_widths=(8, 16)),
     # CPU-sized: 32 px (masks are resized to the image), DCGAN-like taper: ~0.3 s a step on one core, so a
     # few thousand steps fit in an hour; at 64 px (``layered_small64``) a step costs ~4x more.
     "layered_small": LayeredConfig(32, 64, (128, 64, 32, 16), (32, 64, 128), (32, 64, 128), n_mlp=2),
-    "layered_small64": LayeredConfig(64, 64, (128, 64, 32, 16, 8), (32, 64, 128, 256), (32, 64, 128, 256), n_mlp=2),
+    "layered_small64": LayeredConfig(64, 64, (128, 64, 32, 16, 8), (32, 64, 128, 256), (32, 64, 128, 256), n_mlp=2,
+                                     m_widths=(32, 64, 128, 256)),
     # The paper's scale: 128 px, 512-d code, 8 mapping layers, 512-wide generators (StyleGAN's widths).
     "layered": LayeredConfig(128, 512, (512, 512, 512, 256, 128, 64), (64, 128, 256, 512, 512),
-                             (64, 128, 256, 512, 512), n_mlp=8, min_mask=0.25),  # eta of the README's LSUN command
+                             (64, 128, 256, 512, 512), n_mlp=8, min_mask=0.25,  # eta of the README's LSUN command
+                             m_widths=(64, 128, 256, 512)),
 }
 
 
@@ -253,18 +261,58 @@ class Encoder(nn.Module):
         return self.linear(self.trunk(x).flatten(1))
 
 
+def _double_conv(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1), nn.BatchNorm2d(outputs), nn.ReLU(),
+                         nn.Conv2d(outputs, outputs, 3, padding=1), nn.BatchNorm2d(outputs), nn.ReLU())
+
+
+class MaskNet(nn.Module):
+    """U-Net: image in [-1, 1] -> mask in [0, 1] (N, 1, S, S); ``m_widths`` resolutions with skip connections."""
+
+    def __init__(self, config: LayeredConfig) -> None:
+        super().__init__()
+        widths = config.m_widths
+        self.down = nn.ModuleList(_double_conv(cin, cout) for cin, cout in zip((3, *widths[:-1]), widths))
+        self.up = nn.ModuleList(_double_conv(deep + skip, skip) for deep, skip in zip(widths[:0:-1], widths[-2::-1]))
+        self.head = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        skips = []
+        x = images
+        for index, block in enumerate(self.down):
+            x = block(x if index == 0 else nn.functional.max_pool2d(x, 2))
+            skips.append(x)
+        for block, skip in zip(self.up, skips[-2::-1]):
+            x = block(torch.cat([nn.functional.interpolate(x, scale_factor=2), skip], 1))
+        return torch.sigmoid(self.head(x))
+
+
 class LayeredModel(nn.Module):
-    """What ships: the (frozen) generator and the encoder trained against it. ``segment`` = mask(G(E(x)))."""
+    """What ships: the (frozen) generator, the encoder trained against it (mask(G(E(x))) segments x) and the mask
+    network distilled from the generator. ``segment`` uses the mask network once it is trained."""
 
     def __init__(self, config: LayeredConfig) -> None:
         super().__init__()
         self.config = config
         self.generator = LayeredGenerator(config)
         self.encoder = Encoder(config)
+        self.mask_net = MaskNet(config)
+        self.register_buffer("mask_net_steps", torch.zeros((), dtype=torch.long))  # 0: untrained
 
     def forward(self, images: torch.Tensor) -> Layers:
         """Images in [-1, 1] (N, 3, S, S) -> their layers through the encoder and the generator."""
         return self.generator(self.encoder(images))
+
+    @property
+    def has_mask_net(self) -> bool:
+        return int(self.mask_net_steps) > 0
+
+    def segment(self, images: torch.Tensor, use_encoder: bool = False) -> torch.Tensor:
+        """Soft masks (N, 1, S, S) of images in [-1, 1]: the mask network's once trained (unless ``use_encoder``),
+        else mask(G(E(x)))."""
+        if self.has_mask_net and not use_encoder:
+            return self.mask_net(images)
+        return self(images).mask
 
 
 def create_layered(name: str) -> tuple[LayeredModel, Discriminator]:

@@ -1,4 +1,5 @@
-"""Segmenting images with a trained layered model: image -> encoder -> latent -> generator's mask."""
+"""Segmenting images with a trained layered model: image -> mask network (once trained), or image -> encoder ->
+latent -> generator's mask."""
 
 from __future__ import annotations
 
@@ -25,11 +26,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
 @dataclass
 class LayeredSegmenter:
-    """``segmenter(image)`` -> soft foreground mask (H, W) float in [0, 1] at the image's own size."""
+    """``segmenter(image)`` -> soft foreground mask (H, W) float in [0, 1] at the image's own size.
+
+    The model's mask network segments once it is trained; ``use_encoder`` (or a model without one) takes
+    mask(G(E(x))) instead, optionally refined by ``refine_steps``."""
 
     model: LayeredModel
     threshold: float = 0.5
     batch_size: int = 64
+    use_encoder: bool = False
     refine_steps: int = 0  # optional: Adam steps on z from E(x) that lower |composite(G(z)) - x| (GAN inversion)
     refine_lr: float = 0.05
 
@@ -60,6 +65,8 @@ class LayeredSegmenter:
         return predict_resized(images, self.size, self.batch_size, run)
 
     def _masks(self, x: torch.Tensor) -> np.ndarray:
+        if self.model.has_mask_net and not self.use_encoder:
+            return self.model.segment(x)[:, 0].numpy()
         z = self.model.encoder(x)
         if self.refine_steps:
             with torch.enable_grad():

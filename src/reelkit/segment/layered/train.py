@@ -16,6 +16,12 @@ reelkit's choice): stage 1 made the *perturbed* composites look like real scenes
 scenes an encoder should learn from. On unperturbed ones it learnt to invert G (mask IoU 0.60-0.72 on G's own
 scenes) but segmented real scenes far worse (0.08-0.24; docs/benchmarks.md).
 
+Stage 3 (reelkit's addition; models.py): the mask network, a U-Net, learns the frozen generator's perturbed
+composites -> their shifted masks, with 1 - soft IoU as the loss. It segments real scenes better than
+mask(G(E(x))) (docs/benchmarks.md), so the segmenter uses it once trained; ``mask_net_steps=0`` skips it.
+``generator`` starts from a trained model's file instead of the GAN stage (its encoder is kept unless
+``encoder_steps`` retrains it), so stages 2 and 3 can be rerun on a generator.
+
 Adversarial losses come from reelkit.gan (hinge by default, ``kdd``, ``ns``, ``hinge+kdd``), optimisers from
 reelkit.optim (Adam with the paper's beta = (0, 0.99) by default; ``kafisto`` needs no learning rate).
 """
@@ -40,8 +46,8 @@ from reelkit.gan.train import gan_optimizer
 from reelkit.optim import backward_and_step
 from reelkit.optim import OPTIMIZERS, make_optimizer
 from reelkit.segment.data import make_scenes
-from reelkit.segment.layered.models import (CONFIGS, Layers, LayeredModel, binarisation_loss, create_layered,
-                                            mask_size_loss, perturb, random_offsets)
+from reelkit.segment.layered.models import (CONFIGS, Layers, LayeredModel, MaskNet, binarisation_loss,
+                                            create_layered, mask_size_loss, perturb, random_offsets)
 
 
 @dataclass
@@ -67,6 +73,9 @@ class LayeredTrainConfig:
     max_minutes: float | None = None  # stop the GAN stage early after this wall time (the steps done are recorded)
     bin_warmup: int = 800  # binarisation weight ramps from 0 over these steps (reelkit's; see train_gan_stage)
     checkpoint_every: int = 0  # hand the EMA generator to the checkpoint callback every this many GAN steps (0: never)
+    mask_net_steps: int = 2000
+    mask_net_lr: float = 1e-3
+    generator: str | None = None  # a trained model's weights file: its generator (and encoder) replace the GAN stage
 
     def validate(self) -> None:
         if self.model not in CONFIGS:
@@ -76,23 +85,61 @@ class LayeredTrainConfig:
         if self.optim not in OPTIMIZERS:
             raise SegmentError(f"unknown optimiser {self.optim!r}; choose one of {', '.join(OPTIMIZERS)}")
         if (self.batch_size < 2 or self.steps < 1 or self.encoder_steps < 0 or self.scenes < self.batch_size
-                or self.checkpoint_every < 0):
-            raise SegmentError("batch_size must be >= 2, steps >= 1, encoder_steps >= 0, checkpoint_every >= 0 and "
-                               "scenes >= batch_size")
+                or self.checkpoint_every < 0 or self.mask_net_steps < 0):
+            raise SegmentError("batch_size must be >= 2, steps >= 1, encoder_steps >= 0, mask_net_steps >= 0, "
+                               "checkpoint_every >= 0 and scenes >= batch_size")
+        if self.generator is not None:
+            check_generator_file(Path(self.generator), self.model)
 
 
 @dataclass
 class LayeredTrainResult:
     history: list[dict[str, float]] = field(default_factory=list)  # GAN stage, averaged per log_every steps
     encoder_history: list[dict[str, float]] = field(default_factory=list)
+    mask_net_history: list[dict[str, float]] = field(default_factory=list)
     gan_seconds: float = 0.0
     gan_steps: int = 0
     encoder_seconds: float = 0.0
+    mask_net_seconds: float = 0.0
     threads: int = 1
 
     @property
     def seconds(self) -> float:
-        return self.gan_seconds + self.encoder_seconds
+        return self.gan_seconds + self.encoder_seconds + self.mask_net_seconds
+
+
+def check_generator_file(path: Path, model: str) -> None:
+    """A weights file of ``reelkit train layered`` for config ``model``, or a one-line SegmentError."""
+    from reelkit.registry import read_metadata
+
+    if not path.is_file():
+        raise SegmentError(f"generator file {path} not found")
+    try:
+        trained_as = read_metadata(path).get("model")
+    except Exception:  # safetensors raises several kinds on a file that is not one
+        raise SegmentError(f"{path} is not a weights file of `reelkit train layered`") from None
+    if trained_as != model:
+        raise SegmentError(f"{path} holds {trained_as or 'no layered model'}, not {model}: pass --model {trained_as}"
+                           if trained_as in CONFIGS else f"{path} is not a weights file of `reelkit train layered`")
+
+
+def load_generator(path: Path, model: LayeredModel) -> int:
+    """The generator and encoder of a trained model's file into ``model`` (a mask network in the file is not
+    loaded; files from before the mask network have none); returns the file's GAN steps."""
+    from safetensors.torch import load_file
+
+    from reelkit.registry import read_metadata
+
+    state = load_file(str(path))
+    for name in ("generator", "encoder"):
+        part = getattr(model, name)
+        tensors = {key[len(name) + 1:]: value for key, value in state.items() if key.startswith(name + ".")}
+        if set(tensors) != set(part.state_dict()) or any(v.shape != part.state_dict()[k].shape for k, v in tensors.items()):
+            raise SegmentError(f"{path}: its {name} does not match config {model.config}")
+        part.load_state_dict(tensors)
+    meta = read_metadata(path)
+    # files from before 2026-12-07 do not record the steps done, only those asked for (a time limit can stop sooner)
+    return int(meta.get("gan_steps", meta.get("train_config", {}).get("steps", 0)))
 
 
 def scenes_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -267,16 +314,69 @@ def train_encoder_stage(model: LayeredModel, config: LayeredTrainConfig, real: t
     return model
 
 
+def soft_iou_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """1 - mean soft IoU of (N, H, W) masks in [0, 1]: the metric itself, where an L1 or cross-entropy fit to masks
+    covering a tenth of the image settles on empty masks."""
+    overlap = (predicted * truth).sum((1, 2))
+    return 1 - (overlap / (predicted + truth - predicted * truth).sum((1, 2)).clamp_min(1e-6)).mean()
+
+
+def train_mask_net_stage(model: LayeredModel, config: LayeredTrainConfig, result: LayeredTrainResult, progress=None,
+                         log: Callable[[str], None] = print) -> LayeredModel:
+    """Stage 3: the mask network on the frozen generator's perturbed composites and shifted masks."""
+    rng = torch.Generator().manual_seed(config.seed + 2)
+    torch.manual_seed(config.seed + 2)  # the same start whether the generator was trained here or read from a file
+    model.mask_net = MaskNet(model.config)
+    model.generator.eval().requires_grad_(False)
+    mask_net = model.mask_net.train()
+    optimizer = torch.optim.Adam(mask_net.parameters(), lr=config.mask_net_lr)
+    max_offset = 0 if config.no_shift else model.config.max_offset
+    running = 0.0
+    task = progress.add_task(f"train {config.model} mask network", total=config.mask_net_steps) if progress else None
+    start = time.perf_counter()
+    for step in range(1, config.mask_net_steps + 1):
+        with torch.no_grad():
+            z = torch.randn(config.batch_size, model.config.z_dim, generator=rng)
+            image, target = render(model.generator, z, max_offset, model.config.bg_contrast_jitter, rng)
+        loss = soft_iou_loss(mask_net(image)[:, 0], target.mask[:, 0])
+        backward_and_step(optimizer, loss)
+        if not math.isfinite(loss.item()):
+            raise SegmentError(f"mask network loss diverged at step {step}")
+        running += loss.item()
+        if step % config.log_every == 0 or step == config.mask_net_steps:
+            entry = {"step": step, "soft_iou_loss": running / (step % config.log_every or config.log_every)}
+            result.mask_net_history.append(entry)
+            running = 0.0
+            log(f"mask network step {step}: 1 - soft IoU {entry['soft_iou_loss']:.3f}")
+        if task is not None:
+            progress.advance(task)
+    model.mask_net_steps.fill_(config.mask_net_steps)
+    result.mask_net_seconds = time.perf_counter() - start
+    model.eval()
+    return model
+
+
 def train_layered(config: LayeredTrainConfig, progress=None, log: Callable[[str], None] = print,
                   checkpoint: Callable[[int, LayeredModel], None] | None = None
                   ) -> tuple[LayeredModel, LayeredTrainResult]:
-    """Both stages; returns the shipped model (EMA generator + encoder) and the loss histories."""
+    """The three stages (or stages 2 and 3 on ``config.generator``); returns the shipped model (EMA generator,
+    encoder, mask network) and the loss histories."""
     config.validate()
     size = CONFIGS[config.model].image_size
-    real = scenes_to_tensor(make_scenes(config.scenes, size, "train", config.seed).images)
-    model, _, result = train_gan_stage(config, real, progress, log, checkpoint)
-    train_encoder_stage(model, config, real, result, progress, log)
-    return model, result
+    real = None  # the real scenes: only the GAN stage and the encoder's reconstruction term see them
+    if config.generator is None or config.encoder_steps:
+        real = scenes_to_tensor(make_scenes(config.scenes, size, "train", config.seed).images)
+    if config.generator is None:
+        model, _, result = train_gan_stage(config, real, progress, log, checkpoint)
+    else:
+        model, result = create_layered(config.model)[0], LayeredTrainResult(threads=torch.get_num_threads())
+        result.gan_steps = load_generator(Path(config.generator), model)
+        log(f"generator and encoder from {config.generator} ({result.gan_steps} GAN steps)")
+    if config.encoder_steps:
+        train_encoder_stage(model, config, real, result, progress, log)
+    if config.mask_net_steps:
+        train_mask_net_stage(model, config, result, progress, log)
+    return model.eval(), result
 
 
 def plot_history(result: LayeredTrainResult, path: Path, title: str) -> None:
@@ -296,11 +396,18 @@ def plot_history(result: LayeredTrainResult, path: Path, title: str) -> None:
     middle.plot(steps, [h["mask_size"] for h in result.history], label="size term")
     middle.set_xlabel("generator step")
     middle.legend(fontsize=7)
+    if not result.history:  # stages 2 and 3 on a generator from a file
+        for axis in (left, middle):
+            axis.text(0.5, 0.5, "GAN stage: see the\ngenerator file's curves", ha="center", va="center",
+                      transform=axis.transAxes)
     encoder_steps = [h["step"] for h in result.encoder_history]
     for key in ("reconstruction", "real_reconstruction", "mask", "latent"):
         if result.encoder_history and key in result.encoder_history[0]:
-            right.plot(encoder_steps, [h[key] for h in result.encoder_history], label=key)
-    right.set_xlabel("encoder step")
+            right.plot(encoder_steps, [h[key] for h in result.encoder_history], label=f"encoder: {key}")
+    if result.mask_net_history:
+        right.plot([h["step"] for h in result.mask_net_history], [h["soft_iou_loss"] for h in result.mask_net_history],
+                   label="mask network: 1 - soft IoU")
+    right.set_xlabel("encoder / mask network step")
     right.set_yscale("log")
     right.legend(fontsize=7)
     figure.suptitle(title, fontsize=9)
@@ -329,7 +436,7 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
 
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, out, {"model": config.model, "train_config": asdict(config), "metrics": metrics,
-                              "command": command, "seconds": round(result.seconds, 1)})
+                              "command": command, "seconds": round(result.seconds, 1), "gan_steps": result.gan_steps})
     curve, samples = out.with_name(out.stem + "_curve.png"), out.with_name(out.stem + "_samples.png")
     plot_history(result, curve, f"{config.model}, {config.loss}, {config.optim}{', no shift' if config.no_shift else ''}")
     save_layer_grid(model, samples)
@@ -338,7 +445,8 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
         f"# {out.stem}", "",
         "Perturbed layered GAN (\"Emergence of Object Segmentation in Perturbed Generative Models\", Bielski & "
         "Favaro, NeurIPS 2019): a generator of background, foreground and mask whose foreground is shifted at "
-        "random during training, and an encoder trained against the frozen generator; mask(G(E(x))) segments x.", "",
+        "random during training, an encoder trained against the frozen generator (mask(G(E(x))) segments x), and a mask "
+        "network distilled from the generator, the segmenter once trained.", "",
         f"- Command: `{command}`",
         f"- Data: {config.scenes} scenes of `reelkit.segment.data` (split `train`, {model_config.image_size} px, seed "
         f"{config.seed}): photo crops of {', '.join(__import__('reelkit.segment.data', fromlist=['SOURCES']).SOURCES['train']['backgrounds'])} "
@@ -348,17 +456,24 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
         f"({model_config.shift} of the size){' (disabled: no-shift ablation)' if config.no_shift else ''}, "
         f"mask size eta {model_config.min_mask} (weight {model_config.mask_weight}), binarisation weight "
         f"{model_config.bin_weight}, background contrast jitter {model_config.bg_contrast_jitter}.",
-        f"- GAN: binarisation weight ramped up over {config.bin_warmup} steps; {result.gan_steps} steps (of {config.steps}{f', time limit {config.max_minutes} min' if config.max_minutes else ''}), batch {config.batch_size}, loss {config.loss}, optimiser {config.optim}"
-        + (f" (lr G {config.lr_g}, D {config.lr_d}, betas {config.betas})" if config.optim == "adam" else "")
-        + f", EMA {config.ema}; wall time {result.gan_seconds / 60:.1f} min.",
+        (f"- GAN: binarisation weight ramped up over {config.bin_warmup} steps; {result.gan_steps} steps (of {config.steps}{f', time limit {config.max_minutes} min' if config.max_minutes else ''}), batch {config.batch_size}, loss {config.loss}, optimiser {config.optim}"
+         + (f" (lr G {config.lr_g}, D {config.lr_d}, betas {config.betas})" if config.optim == "adam" else "")
+         + f", EMA {config.ema}; wall time {result.gan_seconds / 60:.1f} min." if config.generator is None else
+         f"- GAN: the generator of {config.generator} ({result.gan_steps} GAN steps; its own card has the run)."),
         f"- Encoder: {config.encoder_steps} steps, lr {config.encoder_lr}, real-image weight {config.real_weight}, "
         f"generated scenes perturbed as in the GAN stage (shift up to {0 if config.no_shift else model_config.max_offset} "
-        f"px, background contrast jitter {model_config.bg_contrast_jitter}); wall time {result.encoder_seconds / 60:.1f} min.",
+        f"px, background contrast jitter {model_config.bg_contrast_jitter}); wall time {result.encoder_seconds / 60:.1f} min."
+        if config.encoder_steps else f"- Encoder: from {config.generator}.",
+        f"- Mask network (the segmenter; reelkit's addition): U-Net widths {model_config.m_widths}, {config.mask_net_steps} "
+        f"steps, batch {config.batch_size}, Adam lr {config.mask_net_lr}, 1 - soft IoU against the generator's masks on its "
+        f"composites perturbed as in the GAN stage; wall time {result.mask_net_seconds / 60:.1f} min."
+        if config.mask_net_steps else "- Mask network: not trained (the segmenter is mask(G(E(x))).",
         f"- Machine: {platform.machine()}, {result.threads} thread(s).",
         *[f"- {name.replace('_', ' ')}: {value:.4g}" if isinstance(value, float) else f"- {name.replace('_', ' ')}: {value}"
           for name, value in metrics.items()],
         *(["- generated miou / fmax: the encoder on 500 of the generator's own unperturbed scenes, against their "
-           "masks (how well it inverts the generator); heldout: on real held-out scenes."]
+           "masks (how well it inverts the generator); heldout: the segmenter on real held-out scenes; heldout encoder: "
+           "mask(G(E(x))) on them."]
           if "generated_miou" in metrics else []),
         f"- Training curves: `{curve.name}`; generated layers (background, foreground, mask, composite): `{samples.name}`", "",
     ]
@@ -366,21 +481,24 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
     return [out, out.with_suffix(".md"), curve, samples]
 
 
-def evaluate_heldout(model: LayeredModel, count: int = 200, seed: int = 0, size: int | None = None
-                     ) -> dict[str, float]:
-    """mean IoU, F-max and pixel accuracy of mask(G(E(x))) on ``count`` held-out scenes of ``size`` px (default:
-    the model's size; other sizes are resized to it and the masks back)."""
+def evaluate_heldout(model: LayeredModel, count: int = 200, seed: int = 0, size: int | None = None,
+                     use_encoder: bool = False) -> dict[str, float]:
+    """mean IoU, F-max and pixel accuracy of the segmenter (the mask network once trained, else mask(G(E(x))); the
+    latter with ``use_encoder``) on ``count`` held-out scenes of ``size`` px (default: the model's size; other
+    sizes are resized to it and the masks back)."""
     from reelkit.segment.layered.pipeline import LayeredSegmenter
     from reelkit.segment.metrics import segmentation_metrics
 
     scenes = make_scenes(count, size or model.config.image_size, "heldout", seed)
-    scores = np.stack(LayeredSegmenter(model).predict(scenes.images))
+    scores = np.stack(LayeredSegmenter(model, use_encoder=use_encoder).predict(scenes.images))
     return {f"heldout_{k}": v for k, v in segmentation_metrics(scores, scenes.masks).items()}
 
 
 @torch.no_grad()
-def evaluate_generated(model: LayeredModel, count: int = 500, seed: int = 123) -> dict[str, float]:
-    """mean IoU and F-max of mask(G(E(x))) against G's own mask on ``count`` of G's unshifted composites x.
+def evaluate_generated(model: LayeredModel, count: int = 500, seed: int = 123, use_encoder: bool = False
+                       ) -> dict[str, float]:
+    """mean IoU and F-max of the segmenter (the mask network once trained, else mask(G(E(x))); the latter with
+    ``use_encoder``) against G's own mask on ``count`` of G's unshifted composites x.
 
     Beside :func:`evaluate_heldout` this separates the two ways the segmenter can fail: an encoder that cannot
     invert the generator scores low here; a generator whose scenes do not look like real ones scores high here
@@ -392,7 +510,7 @@ def evaluate_generated(model: LayeredModel, count: int = 500, seed: int = 123) -
     scores, truths = [], []
     for chunk in z.split(100):  # bounded memory also at the paper-scale config's 128 px
         target = model.generator(chunk)
-        scores.append(model(target.composite()).mask[:, 0].numpy())
+        scores.append(model.segment(target.composite(), use_encoder)[:, 0].numpy())
         truths.append(target.mask[:, 0].numpy() >= 0.5)
     metrics = segmentation_metrics(np.concatenate(scores), np.concatenate(truths))
     return {"generated_miou": metrics["miou"], "generated_fmax": metrics["fmax"]}
