@@ -20,7 +20,7 @@ from reelkit.segment.layered import (CONFIGS, LayeredSegmenter, LayeredTrainConf
                                      create_layered, mask_size_loss, perturb, random_offsets, segment_files,
                                      shift_images)
 from reelkit.segment.layered.train import (encoder_losses, evaluate_generated, render,
-                                           scenes_to_tensor, soft_iou_loss, train_encoder_stage, train_gan_stage,
+                                           random_blur, scenes_to_tensor, soft_iou_loss, train_encoder_stage, train_gan_stage,
                                            train_layered, train_mask_net_stage, write_layered_outputs)
 from reelkit.segment.metrics import f_max, iou, segmentation_metrics
 from tests.conftest import run_cli
@@ -404,3 +404,15 @@ def test_generator_file_replaces_the_gan_stage(real, tmp_path):
     (tmp_path / "junk.safetensors").write_text("junk")
     with pytest.raises(SegmentError, match="not a weights file"):
         LayeredTrainConfig(model="layered_tiny", generator=str(tmp_path / "junk.safetensors")).validate()
+
+
+def test_random_blur_keeps_each_images_mass_and_blurs_each_its_own_way():
+    dot = torch.zeros(6, 3, 11, 11)
+    dot[:, :, 5, 5] = 1
+    assert torch.equal(random_blur(dot, 0.0), dot)
+    blurred = random_blur(dot, 1.5, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(blurred.sum((2, 3)), torch.ones(6, 3))
+    centres = blurred[:, 0, 5, 5]
+    assert len(set(centres.tolist())) == 6  # a sigma per image
+    assert torch.equal(blurred[:, 0], blurred[:, 2])  # the same blur for every channel of an image
+    assert (centres >= (1 / (2 * torch.pi * 1.5 ** 2)) * 0.99).all()  # no blur wider than sigma 1.5

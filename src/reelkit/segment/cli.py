@@ -163,6 +163,8 @@ def train_layered_command(
                                                         "OUT's stem + _ganSTEP.safetensors (its encoder untrained)."),
     mask_net_steps: int = typer.Option(2000, min=0, help="Steps of the mask network distilled from the generator, the "
                                                          "segmenter once trained (0: segment with the encoder)."),
+    mask_net_blur: float = typer.Option(1.0, min=0.0, help="Largest Gaussian blur (sigma, px) of the mask network's "
+                                                          "training composites."),
     generator: Optional[Path] = typer.Option(None, help="A trained model's weights file: use its generator (and its "
                                                         "encoder, unless --encoder-steps > 0) instead of the GAN stage."),
     seed: int = typer.Option(0),
@@ -179,7 +181,8 @@ def train_layered_command(
     config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
                                 lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
                                 max_minutes=max_minutes, checkpoint_every=checkpoint_every,
-                                mask_net_steps=mask_net_steps, generator=str(generator) if generator else None)
+                                mask_net_steps=mask_net_steps, mask_net_blur=mask_net_blur,
+                                generator=str(generator) if generator else None)
     config.validate()  # a bad config fails before any folder is made
     command = start_training_run(out, threads)
 

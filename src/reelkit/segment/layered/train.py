@@ -17,7 +17,7 @@ scenes an encoder should learn from. On unperturbed ones it learnt to invert G (
 scenes) but segmented real scenes far worse (0.08-0.24; docs/benchmarks.md).
 
 Stage 3 (reelkit's addition; models.py): the mask network, a U-Net, learns the frozen generator's perturbed
-composites -> their shifted masks, with 1 - soft IoU as the loss. It segments real scenes better than
+composites, randomly blurred, -> their shifted masks, with 1 - soft IoU as the loss. It segments real scenes better than
 mask(G(E(x))) (docs/benchmarks.md), so the segmenter uses it once trained; ``mask_net_steps=0`` skips it.
 ``generator`` starts from a trained model's file instead of the GAN stage (its encoder is kept unless
 ``encoder_steps`` retrains it), so stages 2 and 3 can be rerun on a generator.
@@ -75,6 +75,9 @@ class LayeredTrainConfig:
     checkpoint_every: int = 0  # hand the EMA generator to the checkpoint callback every this many GAN steps (0: never)
     mask_net_steps: int = 2000
     mask_net_lr: float = 1e-3
+    # Largest Gaussian blur (sigma, px) of the mask network's training composites: without it, the network leans on
+    # the generator's sharp pixels and fails on downsampled photos (docs/benchmarks.md).
+    mask_net_blur: float = 1.0
     generator: str | None = None  # a trained model's weights file: its generator (and encoder) replace the GAN stage
 
     def validate(self) -> None:
@@ -85,9 +88,9 @@ class LayeredTrainConfig:
         if self.optim not in OPTIMIZERS:
             raise SegmentError(f"unknown optimiser {self.optim!r}; choose one of {', '.join(OPTIMIZERS)}")
         if (self.batch_size < 2 or self.steps < 1 or self.encoder_steps < 0 or self.scenes < self.batch_size
-                or self.checkpoint_every < 0 or self.mask_net_steps < 0):
+                or self.checkpoint_every < 0 or self.mask_net_steps < 0 or self.mask_net_blur < 0):
             raise SegmentError("batch_size must be >= 2, steps >= 1, encoder_steps >= 0, mask_net_steps >= 0, "
-                               "checkpoint_every >= 0 and scenes >= batch_size")
+                               "mask_net_blur >= 0, checkpoint_every >= 0 and scenes >= batch_size")
         if self.generator is not None:
             check_generator_file(Path(self.generator), self.model)
 
@@ -321,6 +324,20 @@ def soft_iou_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return 1 - (overlap / (predicted + truth - predicted * truth).sum((1, 2)).clamp_min(1e-6)).mean()
 
 
+def random_blur(images: torch.Tensor, max_sigma: float, rng: torch.Generator | None = None) -> torch.Tensor:
+    """Each image blurred by a Gaussian of its own sigma, uniform in [0, max_sigma] pixels (0: unchanged)."""
+    count, channels = images.shape[:2]
+    sigma = (torch.rand(count, generator=rng) * max_sigma).clamp_min(1e-3)
+    radius = max(1, math.ceil(2.5 * max_sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype)
+    kernels = torch.exp(-offsets ** 2 / (2 * sigma[:, None] ** 2))
+    kernels = (kernels / kernels.sum(1, keepdim=True)).repeat_interleave(channels, 0)  # (N * C, K)
+    flat = images.reshape(1, count * channels, *images.shape[2:])
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="replicate"), kernels[:, None, None, :], groups=len(kernels))
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="replicate"), kernels[:, None, :, None], groups=len(kernels))
+    return flat.reshape(images.shape)
+
+
 def train_mask_net_stage(model: LayeredModel, config: LayeredTrainConfig, result: LayeredTrainResult, progress=None,
                          log: Callable[[str], None] = print) -> LayeredModel:
     """Stage 3: the mask network on the frozen generator's perturbed composites and shifted masks."""
@@ -338,6 +355,8 @@ def train_mask_net_stage(model: LayeredModel, config: LayeredTrainConfig, result
         with torch.no_grad():
             z = torch.randn(config.batch_size, model.config.z_dim, generator=rng)
             image, target = render(model.generator, z, max_offset, model.config.bg_contrast_jitter, rng)
+            if config.mask_net_blur > 0:
+                image = random_blur(image, config.mask_net_blur, rng)
         loss = soft_iou_loss(mask_net(image)[:, 0], target.mask[:, 0])
         backward_and_step(optimizer, loss)
         if not math.isfinite(loss.item()):
@@ -466,7 +485,8 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
         if config.encoder_steps else f"- Encoder: from {config.generator}.",
         f"- Mask network (the segmenter; reelkit's addition): U-Net widths {model_config.m_widths}, {config.mask_net_steps} "
         f"steps, batch {config.batch_size}, Adam lr {config.mask_net_lr}, 1 - soft IoU against the generator's masks on its "
-        f"composites perturbed as in the GAN stage; wall time {result.mask_net_seconds / 60:.1f} min."
+        f"composites perturbed as in the GAN stage and blurred (sigma up to {config.mask_net_blur} px); wall time "
+        f"{result.mask_net_seconds / 60:.1f} min."
         if config.mask_net_steps else "- Mask network: not trained (the segmenter is mask(G(E(x))).",
         f"- Machine: {platform.machine()}, {result.threads} thread(s).",
         *[f"- {name.replace('_', ' ')}: {value:.4g}" if isinstance(value, float) else f"- {name.replace('_', ' ')}: {value}"
