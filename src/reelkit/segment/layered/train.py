@@ -482,12 +482,12 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
         f"- Encoder: {config.encoder_steps} steps, lr {config.encoder_lr}, real-image weight {config.real_weight}, "
         f"generated scenes perturbed as in the GAN stage (shift up to {0 if config.no_shift else model_config.max_offset} "
         f"px, background contrast jitter {model_config.bg_contrast_jitter}); wall time {result.encoder_seconds / 60:.1f} min."
-        if config.encoder_steps else f"- Encoder: from {config.generator}.",
+        if config.encoder_steps else f"- Encoder: {f'from {config.generator}' if config.generator else 'not trained'}.",
         f"- Mask network (the segmenter; reelkit's addition): U-Net widths {model_config.m_widths}, {config.mask_net_steps} "
         f"steps, batch {config.batch_size}, Adam lr {config.mask_net_lr}, 1 - soft IoU against the generator's masks on its "
         f"composites perturbed as in the GAN stage and blurred (sigma up to {config.mask_net_blur} px); wall time "
         f"{result.mask_net_seconds / 60:.1f} min."
-        if config.mask_net_steps else "- Mask network: not trained (the segmenter is mask(G(E(x))).",
+        if config.mask_net_steps else "- Mask network: not trained (the segmenter is mask(G(E(x)))).",
         f"- Machine: {platform.machine()}, {result.threads} thread(s).",
         *[f"- {name.replace('_', ' ')}: {value:.4g}" if isinstance(value, float) else f"- {name.replace('_', ' ')}: {value}"
           for name, value in metrics.items()],
