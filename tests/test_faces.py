@@ -400,6 +400,25 @@ needs_data = pytest.mark.skipif(not (DEFAULT_DIR / "labels.csv").is_file(),
                                 reason=f"labelled faces not found at {DEFAULT_DIR} (../shared/data beside the checkout)")
 
 
+def test_perturbations_move_the_initial_shape_as_a_similarity_and_never_turn_it_over():
+    from reelkit.faces.data import perturb
+
+    shape = BOX_MEAN_SHAPE.astype(np.float64) * 100 + 20
+    assert np.allclose(perturb(shape, np.random.default_rng(0), 0.0, 0.0, 0.0), shape)
+    rng = np.random.default_rng(0)
+    centred = shape - shape.mean(0)
+    for _ in range(200):  # scale std 0.5: about one draw in 40 would be negative without the floor
+        moved = perturb(shape, rng, 0.2, 20.0, 0.5)
+        moved_centred = moved - moved.mean(0)
+        factor = np.linalg.norm(moved_centred) / np.linalg.norm(centred)
+        cross = centred[:, 0] * moved_centred[:, 1] - centred[:, 1] * moved_centred[:, 0]
+        dot = (centred * moved_centred).sum(1)
+        angle = np.arctan2(cross.sum(), dot.sum())
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        assert factor >= 0.25 - 1e-9 and abs(angle) < np.pi / 2  # a negative scale would turn the face upside down
+        assert np.allclose(centred @ rotation.T * factor, moved_centred, atol=1e-6)
+
+
 @needs_data
 @pytest.mark.parametrize("optim", ["adam", "kafisto"])
 def test_training_end_to_end_on_a_few_labelled_faces(tmp_path, optim):
@@ -421,9 +440,10 @@ def test_training_end_to_end_on_a_few_labelled_faces(tmp_path, optim):
     result = CliRunner().invoke(_app(), ["train-emotionaldan", "--model", "emotionaldan_tiny", "--data", str(data),
                                          "--cache", str(tmp_path / "landmarks.npz"), "--out", str(out),
                                          "--epochs", "1", "--epochs", "1", "--batch-size", "8", "--threads", "1",
-                                         "--optim", optim])
+                                         "--optim", optim, "--translation", "0.2", "--rotation", "20", "--scale", "0.25"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert out.is_file() and out.with_suffix(".md").is_file() and (out.parent / "tiny_curve.png").is_file()
+    assert "perturbations (translation 0.2, rotation 20.0 deg, scale 0.25)" in out.with_suffix(".md").read_text()
     assert (tmp_path / "landmarks.npz").is_file()
     predictor = EmotionalDANPredictor.from_name("emotionaldan_tiny", out)
     rgb = np.asarray(Image.open(data / "images" / chosen[0]["image"]).convert("RGB"))

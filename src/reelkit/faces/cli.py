@@ -210,6 +210,10 @@ def train_emotionaldan_command(
     landmark_weight: float = typer.Option(0.5, min=0.0, help="Weight of the landmark term; 0 is the papers' ablation."),
     emotion_weight: float = typer.Option(0.5, min=0.0, help="Weight of the emotion cross-entropy."),
     class_weighting: str = typer.Option("sqrt", help="Cross-entropy class weights: none, sqrt or balanced."),
+    translation: float = typer.Option(0.1, min=0.0, help="Initial-shape perturbation: shift std, a share of the face's "
+                                                        "width and height (DAN: 0.2)."),
+    rotation: float = typer.Option(10.0, min=0.0, help="Initial-shape perturbation: rotation std in degrees (DAN: 20)."),
+    scale: float = typer.Option(0.1, min=0.0, max=0.5, help="Initial-shape perturbation: scale std around 1 (DAN: 0.25)."),
     seed: int = typer.Option(0),
     threads: int = typer.Option(2, min=1, help="CPU threads for PyTorch."),
     max_train: Optional[int] = typer.Option(None, min=8, help="Train on only this many training photos."),
@@ -225,7 +229,8 @@ def train_emotionaldan_command(
     config = EmotionalDANTrainConfig(model=model, data=str(data or DEFAULT_DIR), cache=str(cache), stage_epochs=tuple(epochs),
                                      batch_size=batch_size, lr=None if optim == "kafisto" else lr, optim=optim,
                                      landmark_weight=landmark_weight, emotion_weight=emotion_weight,
-                                     class_weighting=class_weighting, seed=seed, threads=threads, max_train=max_train)
+                                     class_weighting=class_weighting, translation=translation, rotation=rotation,
+                                     scale=scale, seed=seed, threads=threads, max_train=max_train)
     config.validate()
     writable_dir(out.parent)
     command = "reelkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -219,7 +219,8 @@ def perturb(shape: np.ndarray, rng: np.random.Generator, translation: float, rot
     centre = shape.mean(0)
     angle = np.deg2rad(rng.normal(0, rotation))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return (shape - centre) @ rot.T * rng.normal(1, scale) + centre
+    factor = max(rng.normal(1, scale), 0.25)  # a wide scale draw must not shrink the face to nothing or turn it over
+    return (shape - centre) @ rot.T * factor + centre
 
 
 def make_crop(gray: np.ndarray, start: np.ndarray, canonical: np.ndarray, size: int
