@@ -83,6 +83,8 @@ def score_pair(dataset: FaceDataset, teacher: TeacherLandmarks, seed: int, emoti
 
 
 def earlier_pairs(path: Path, strengths: list[float], draw_seed: int) -> list[dict]:
+    if not path.is_file():
+        raise ReelkitError(f"{path}: no such file")
     try:
         earlier = json.loads(path.read_text())
         pairs = earlier["pairs"]
