@@ -155,6 +155,9 @@ def main() -> None:
     except ValueError:
         print(f"error: --strengths must be non-negative numbers separated by commas, not {args.strengths!r}", file=sys.stderr)
         raise SystemExit(2) from None
+    if args.draw_seed < 0:
+        print(f"error: --draw-seed must be a non-negative whole number, not {args.draw_seed}", file=sys.stderr)
+        raise SystemExit(2)
     try:
         earlier = earlier_pairs(args.add_to, strengths, args.draw_seed) if args.add_to else []
         seeds = [pair_seed(emotionaldan, ablation) for emotionaldan, ablation in args.pair]
