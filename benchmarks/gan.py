@@ -38,14 +38,14 @@ MIXTURE_PROTOCOLS = {
 
 
 def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float, protocol: str = "mlp",
-                   batch_size: int | None = None, kdd_weight: float = 1.0):
+                   batch_size: int | None = None, kdd_weight: float = 1.0, ema_decay: float = 0.0):
     from reelkit.gan.train import GANTrainConfig
 
     settings = dict(MIXTURE_PROTOCOLS[protocol])
     if batch_size is not None:
         settings["batch_size"] = batch_size
     return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, kdd_weight=kdd_weight,
-                          log_every=100, **settings)
+                          ema_decay=ema_decay, log_every=100, **settings)
 
 
 def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5, kdd_weight: float = 1.0):
@@ -56,7 +56,8 @@ def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5, kdd_wei
 
 
 def train_one(config_dict: dict) -> dict:
-    """Train one GAN in a worker process; returns its generator's weights and the training record."""
+    """Train one GAN in a worker process; returns its generator's weights (and, with a moving average, the
+    last iterate's) and the training record."""
     import torch
 
     torch.set_num_threads(1)
@@ -64,8 +65,9 @@ def train_one(config_dict: dict) -> dict:
 
     config = GANTrainConfig(**config_dict)
     generator, _, result = train_gan(config, log=lambda _: None)
-    return {"config": config_dict, "generator": generator.state_dict(), "seconds": result.seconds,
-            "history": result.history}
+    last = result.last_generator.state_dict() if result.last_generator is not None else None
+    return {"config": config_dict, "generator": generator.state_dict(), "last_generator": last,
+            "seconds": result.seconds, "history": result.history}
 
 
 def evaluate_one(trained: dict, image_dir: Path) -> dict:
@@ -79,6 +81,11 @@ def evaluate_one(trained: dict, image_dir: Path) -> dict:
     generator.load_state_dict(trained["generator"])
     generator.eval()
     metrics = evaluate_generator(generator, config)
+    last_metrics = None
+    if trained.get("last_generator") is not None:  # the same run without the moving average
+        last = create_gan(config.model)[0]
+        last.load_state_dict(trained["last_generator"])
+        last_metrics = evaluate_generator(last.eval(), config)
     image = image_dir / f"{config.data}_{config.loss.replace('+', '_')}_seed{config.seed}.png"
     image.parent.mkdir(parents=True, exist_ok=True)
     if config.data in MIXTURES:
@@ -87,7 +94,8 @@ def evaluate_one(trained: dict, image_dir: Path) -> dict:
                      f"{metrics['high_quality']:.1%} high quality")
     else:
         save_image_grid(generate(generator, 64, seed=1), image)
-    return {"config": trained["config"], "metrics": metrics, "seconds": trained["seconds"],
+    return {"config": trained["config"], "metrics": metrics, "last_generator_metrics": last_metrics,
+            "seconds": trained["seconds"],
             "history": trained["history"], "image": str(image.relative_to(ROOT) if image.is_relative_to(ROOT) else image)}
 
 
@@ -113,18 +121,21 @@ def summarise(runs: list[dict], key: str) -> dict[str, tuple[float, float]]:
 
 
 # Settings that must agree for runs of two invocations to share a table.
-SHARED_SETTINGS = ("batch_size", "sigma", "kdd_weight")
+SHARED_SETTINGS = ("batch_size", "sigma", "kdd_weight", "ema_decay")
 
 
 def merge_runs(previous: dict | None, new: list[dict]) -> dict:
-    """The new runs, plus the earlier runs of the same budget and settings (batch size, bandwidth, KDD weight)
-    that they do not redo (same loss and seed), so that a rerun of some losses or seeds completes a table
-    instead of replacing it."""
+    """The new runs, plus the earlier runs of the same budget and settings (batch size, bandwidth, KDD weight,
+    generator average) that they do not redo (same loss and seed), so that a rerun of some losses or seeds
+    completes a table instead of replacing it."""
+    from reelkit.gan.train import GANTrainConfig
+
+    defaults = asdict(GANTrainConfig())  # for runs recorded before a setting existed
     steps = new[0]["config"]["steps"]
     settings = {key: new[0]["config"][key] for key in SHARED_SETTINGS}
     redone = {(r["config"]["loss"], r["config"]["seed"]) for r in new}
     kept = [r for r in (previous or {}).get("runs", []) if previous["steps"] == steps
-            and all(r["config"][key] == value for key, value in settings.items())
+            and all({**defaults, **r["config"]}[key] == value for key, value in settings.items())
             and (r["config"]["loss"], r["config"]["seed"]) not in redone]
     runs = sorted(kept + new, key=lambda r: (r["config"]["seed"], LOSSES.index(r["config"]["loss"])))
     return {"runs": runs, "steps": steps}
@@ -142,6 +153,9 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.5, help="KDD bandwidth (the default is reelkit's).")
     parser.add_argument("--kdd-weight", type=float, default=1.0,
                         help="Weight of the KDD terms in hinge+kdd (the default is reelkit's).")
+    parser.add_argument("--ema-decay", type=float, default=0.0,
+                        help="Mixture runs: evaluate BigGAN's moving average of the generator with this decay, "
+                             "and the last iterate beside it (default 0: no average).")
     parser.add_argument("--losses", default=",".join(LOSSES))
     parser.add_argument("--mixtures", default="ring8,grid25")
     parser.add_argument("--mixture-protocol", choices=sorted(MIXTURE_PROTOCOLS), default="mlp",
@@ -153,6 +167,8 @@ def main() -> None:
         parser.error("--mixture-batch must be at least 2 (the KDD estimates need two samples of each kind)")
     if args.sigma <= 0 or args.kdd_weight < 0:
         parser.error("--sigma must be positive and --kdd-weight non-negative")
+    if not 0.0 <= args.ema_decay < 1.0:
+        parser.error("--ema-decay must be in [0, 1)")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     losses = args.losses.split(",")
@@ -165,7 +181,7 @@ def main() -> None:
                  for seed in seeds for loss in losses]
     if "mixtures" in parts:
         jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma, args.mixture_protocol,
-                                args.mixture_batch, args.kdd_weight)
+                                args.mixture_batch, args.kdd_weight, args.ema_decay)
                  for data in args.mixtures.split(",") for loss in losses for seed in seeds]
     if jobs:
         start = time.perf_counter()
@@ -174,7 +190,8 @@ def main() -> None:
         runs = [evaluate_one(t, args.images) for t in trained]
         for run in runs:
             config = run["config"]
-            print(f"{config['data']:8s} {config['loss']:10s} seed {config['seed']}: {run['metrics']} "
+            last = f", last iterate {run['last_generator_metrics']}" if run["last_generator_metrics"] else ""
+            print(f"{config['data']:8s} {config['loss']:10s} seed {config['seed']}: {run['metrics']}{last} "
                   f"({run['seconds']:.0f} s)", flush=True)
         for data in ("ring8", "grid25", "fashion"):
             chosen = [r for r in runs if r["config"]["data"] == data]
@@ -234,9 +251,15 @@ def markdown(results: dict) -> str:
     for data in ("ring8", "grid25"):
         if data in results:
             total = results[data]["runs"][0]["metrics"]["modes"]
-            row(f"{data} ({results[data]['steps']} steps)", f"modes covered (of {total})",
+            averaged = results[data]["runs"][0]["config"].get("ema_decay", 0.0)
+            label = f"{data} ({results[data]['steps']} steps" + (f", average {averaged})" if averaged else ")")
+            row(label, f"modes covered (of {total})",
                 summarise(results[data]["runs"], "modes_covered"), "{:.1f} ± {:.1f}")
             row(data, "high-quality share", summarise(results[data]["runs"], "high_quality"), "{:.3f} ± {:.3f}")
+            if all(r.get("last_generator_metrics") for r in results[data]["runs"]):  # averaged generators
+                last = [{**r, "metrics": r["last_generator_metrics"]} for r in results[data]["runs"]]
+                row(data, "modes covered, last iterate", summarise(last, "modes_covered"), "{:.1f} ± {:.1f}")
+                row(data, "high-quality share, last iterate", summarise(last, "high_quality"), "{:.3f} ± {:.3f}")
     if "fashion" in results:
         fid = summarise(results["fashion"]["runs"], "fid")
         row(f"Fashion-MNIST ({results['fashion']['steps']} steps)", "FID (lower is better)", fid, "{:.2f} ± {:.2f}")

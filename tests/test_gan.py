@@ -13,7 +13,7 @@ from reelkit.gan import AdversarialLoss, create_gan, kdd_d_loss, kdd_g_loss
 from reelkit.gan.data import FASHION_MNIST, GaussianMixture2D
 from reelkit.gan.metrics import frechet_distance, kernel_inception_distance
 from reelkit.gan.models import CONFIGS, DiscriminatorBlock
-from reelkit.gan.train import GANTrainConfig, train_gan
+from reelkit.gan.train import GANTrainConfig, train_gan, update_average
 
 
 def numpy_kdd(real: np.ndarray, fake: np.ndarray, sigma: float) -> tuple[float, float]:
@@ -164,6 +164,36 @@ def test_tiny_gan_trains(loss: str, optim: str) -> None:
     assert generator(torch.randn(2, CONFIGS["sngan_28_tiny"].z_dim)).shape == (2, 1, 28, 28)
 
 
+def test_update_average_moves_every_weight_and_statistic() -> None:
+    average, model = create_gan("mlp_2d_pacgan")[0], create_gan("mlp_2d_pacgan")[0]
+    model.train()
+    model(torch.randn(16, 2))  # batch-norm statistics and step counters now differ from the average's
+    before = {k: v.clone() for k, v in average.state_dict().items()}
+    update_average(average, model, decay=0.75)
+    for key, value in average.state_dict().items():
+        current = model.state_dict()[key]
+        if value.dtype.is_floating_point:
+            torch.testing.assert_close(value, 0.75 * before[key] + 0.25 * current)
+        else:
+            assert torch.equal(value, current)  # num_batches_tracked is copied, not averaged
+
+
+def test_gan_training_returns_the_average_and_keeps_the_last_iterate() -> None:
+    settings = dict(data="ring8", model="mlp_2d_pacgan", steps=6, batch_size=16, log_every=3)
+    plain, _, plain_result = train_gan(GANTrainConfig(**settings))
+    averaged, _, result = train_gan(GANTrainConfig(**settings, ema_decay=0.9))
+    assert plain_result.last_generator is None and result.last_generator is not None
+    for key, value in plain.state_dict().items():  # the average leaves the training itself unchanged
+        assert torch.equal(value, result.last_generator.state_dict()[key])
+    weight = next(iter(averaged.state_dict().values()))
+    assert not torch.equal(weight, next(iter(plain.state_dict().values())))
+    pegged, _, pegged_result = train_gan(GANTrainConfig(**settings, ema_decay=0.9, ema_start=6))
+    for key, value in pegged.state_dict().items():  # before ema_start the average copies the generator
+        assert torch.equal(value, pegged_result.last_generator.state_dict()[key])
+    with pytest.raises(ValueError, match="ema_decay"):
+        GANTrainConfig(**settings, ema_decay=1.0).validate()
+
+
 def test_mixture_gan_learns_something() -> None:
     """A few hundred steps on the ring move generated samples from the origin out towards radius 2."""
     config = GANTrainConfig(data="ring8", model="mlp_2d", loss="hinge", steps=300, batch_size=128, lr_g=1e-3,
@@ -192,6 +222,10 @@ def test_cli_train_gan_on_mixture_writes_outputs(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     recorded = json.loads((tmp_path / "pacgan" / "metrics.json").read_text())["train_config"]
     assert recorded["model"] == "mlp_2d_pacgan" and recorded["betas"] == [0.8, 0.999]
+    result = run_cli("train", "gan", "--data", "ring8", "--steps", "5", "--batch-size", "16", "--ema-decay", "0.9",
+                     "--no-evaluate", "-o", str(tmp_path / "average"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "average" / "metrics.json").read_text())["train_config"]["ema_decay"] == 0.9
 
 
 def test_cli_train_gan_rejects_bad_settings(tmp_path) -> None:

@@ -230,6 +230,10 @@ def train_gan_command(
     sigma: float = typer.Option(0.5, min=1e-6, help="KDD kernel bandwidth on the unit sphere."),
     kdd_weight: float = typer.Option(1.0, min=0.0, help="Weight of KDD when it regularises the hinge loss."),
     seed: int = typer.Option(0),
+    ema_decay: float = typer.Option(0.0, min=0.0, max=0.999999,
+                                    help="Save BigGAN's moving average of the generator with this decay "
+                                         "(BigGAN: 0.9999; 0: the last iterate)."),
+    ema_start: int = typer.Option(0, min=0, help="Generator steps before the average starts."),
     evaluate: bool = typer.Option(True, help="FID/KID (fashion) or mode coverage (mixtures) after training."),
 ) -> None:
     """Train a GAN with the hinge, non-saturating or KDD loss; writes weights, samples, curves, metrics."""
@@ -240,7 +244,7 @@ def train_gan_command(
     model = model or ("mlp_2d" if data in ("ring8", "grid25") else "sngan_28_small")
     config = GANTrainConfig(data=data, model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size,
                             n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=(beta1, beta2), sigma=sigma, kdd_weight=kdd_weight,
-                            seed=seed)
+                            seed=seed, ema_decay=ema_decay, ema_start=ema_start)
     try:
         config.validate()
     except ValueError as error:

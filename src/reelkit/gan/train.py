@@ -3,10 +3,13 @@
 The schedule follows SA-GAN / BigGAN: Adam with beta = (0, 0.9), the two-timescale learning rates
 (discriminator 4e-4, generator 1e-4) and ``n_dis`` discriminator steps per generator step. With
 ``--optim kafisto`` both players use KaFiStO at its own defaults (no learning rate to choose).
+With ``ema_decay`` set, the generator that is returned and saved is BigGAN's moving average of the
+generator's weights and batch-norm statistics, the one BigGAN samples from.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +45,8 @@ class GANTrainConfig:
     kdd_weight: float = 1.0
     seed: int = 0
     log_every: int = 50
+    ema_decay: float = 0.0  # 0: no average; BigGAN's is 0.9999
+    ema_start: int = 0  # generator steps before the average starts (until then it copies the generator)
 
     def validate(self) -> None:
         if self.data not in DATASETS:
@@ -58,6 +63,8 @@ class GANTrainConfig:
         AdversarialLoss(self.loss, self.sigma, self.kdd_weight)  # validates the loss settings
         if self.batch_size < 2 or self.steps < 1 or self.n_dis < 1:
             raise ValueError("batch_size must be >= 2, steps and n_dis >= 1")
+        if not 0.0 <= self.ema_decay < 1.0 or self.ema_start < 0:
+            raise ValueError("ema_decay must be in [0, 1) and ema_start non-negative")
         if self.data == "fashion":
             fashion_mnist_files("train")
 
@@ -67,6 +74,7 @@ class GANTrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     seconds_per_step: float = 0.0
+    last_generator: torch.nn.Module | None = None  # the last iterate, when the returned generator is its average
 
 
 class RealBatches:
@@ -95,9 +103,23 @@ def gan_optimizer(name: str, params, lr: float, betas: tuple[float, float]) -> t
     return make_optimizer(name, params)
 
 
+@torch.no_grad()
+def update_average(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, over every weight and batch-norm statistic
+    (BigGAN, Brock et al., 2019, Sec. 4: "moving averages of G's weights"; its code averages the whole state)."""
+    for averaged, current in zip(average.state_dict().values(), model.state_dict().values(), strict=True):
+        if averaged.dtype.is_floating_point:
+            averaged.lerp_(current, 1.0 - decay)
+        else:  # batch-norm step counters
+            averaged.copy_(current)
+
+
 def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] = print) \
         -> tuple[torch.nn.Module, torch.nn.Module, GANTrainResult]:
-    """Train (generator, discriminator) under ``config``; returns both and the loss history."""
+    """Train (generator, discriminator) under ``config``; returns both and the loss history.
+
+    With ``config.ema_decay`` the returned generator is the moving average, and ``result.last_generator``
+    the last iterate."""
     config.validate()
     torch.manual_seed(config.seed)
     data_rng = torch.Generator().manual_seed(config.seed)
@@ -111,6 +133,7 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
     opt_g = gan_optimizer(config.optim, generator.parameters(), config.lr_g, config.betas)
     opt_d = gan_optimizer(config.optim, discriminator.parameters(), config.lr_d, config.betas)
     real_batches = RealBatches(config.data, config.batch_size, data_rng)
+    average = copy.deepcopy(generator) if config.ema_decay > 0 else None
     result = GANTrainResult()
     task = progress.add_task(f"train {config.model} ({config.loss})", total=config.steps) if progress else None
     start = time.perf_counter()
@@ -129,6 +152,8 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
                 real_outputs = discriminator(real_batches.next())
         g_loss = loss.generator(real_outputs, discriminator(fake), aim_at_zero=config.optim == "kafisto")
         backward_and_step(opt_g, g_loss)
+        if average is not None:
+            update_average(average, generator, config.ema_decay if step > config.ema_start else 0.0)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise GANError(f"GAN losses diverged at step {step} (d {d_loss.item()}, g {g_loss.item()})")
         running["d_loss"] += d_loss.item()
@@ -143,6 +168,8 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
     result.seconds_per_step = result.seconds / config.steps
     generator.eval()
     discriminator.eval()
+    if average is not None:
+        result.last_generator, generator = generator, average.eval()
     return generator, discriminator, result
 
 
@@ -283,8 +310,9 @@ def write_gan_outputs(generator: torch.nn.Module, discriminator: torch.nn.Module
     save_weights(generator, paths[0], metadata)
     save_weights(discriminator, paths[1], metadata)
     if config.data in MIXTURES:
+        coverage = f": {metrics['modes_covered']}/{metrics['modes']} modes" if metrics else ""
         save_scatter(generate(generator, 2500, seed=1), MIXTURES[config.data]().sample(2500), paths[2],
-                     f"{config.loss} on {config.data}: {metrics['modes_covered']}/{metrics['modes']} modes")
+                     f"{config.loss} on {config.data}{coverage}")
     else:
         save_image_grid(generate(generator, 64, seed=1), paths[2])
     plot_losses(result, paths[3], f"{config.model}, {config.loss}, {config.optim}")
