@@ -28,6 +28,7 @@ import numpy as np
 from reelkit.errors import FaceError
 from reelkit.faces.detect import BORDER_GREY, search_framed
 from reelkit.faces.models import EMOTIONS, MIRROR_68
+from reelkit.splits import Split
 
 DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 DEFAULT_DIR = DATA_DIR / "facial_expressions"
@@ -44,14 +45,6 @@ class FaceDataset:
 
     def __len__(self) -> int:
         return len(self.names)
-
-
-@dataclass(frozen=True)
-class Split:
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-    recipe: str
 
 
 def load_labels(folder: str | Path = DEFAULT_DIR) -> FaceDataset:

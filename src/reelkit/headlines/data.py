@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
 
 from reelkit.errors import HeadlineError
+from reelkit.splits import Split
 
 # ../shared/data beside the project's checkout (src/reelkit/headlines/data.py -> the checkout's parent).
 DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -51,16 +52,6 @@ class HeadlineDataset:
     def subset(self, index: np.ndarray) -> HeadlineDataset:
         return HeadlineDataset([self.titles[i] for i in index], self.channels[index], self.log_views[index],
                                self.target[index])
-
-
-@dataclass(frozen=True)
-class Split:
-    """Row indices of a :class:`HeadlineDataset`, grouped by channel."""
-
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-    recipe: str
 
 
 def load_trending(path: str | Path = DEFAULT_CSV) -> list[TrendingVideo]:
