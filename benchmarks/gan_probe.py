@@ -58,9 +58,12 @@ def main() -> None:
     args = parser.parse_args()
     if (args.z_dim is not None and args.z_dim < 1) or args.n_dis < 1 or not 0.0 <= args.ema_decay < 1.0:
         parser.error("--z-dim and --n-dis must be at least 1, --ema-decay in [0, 1)")
+    losses = args.losses.split(",")
+    if not set(losses) <= set(bench.LOSSES) or not all(s.isdigit() for s in args.seeds.split(",")):
+        parser.error(f"--losses takes {', '.join(bench.LOSSES)} and --seeds whole numbers, comma-separated")
     model = register_latent_variant(args.z_dim)
     jobs = []
-    for loss in args.losses.split(","):
+    for loss in losses:
         for seed in (int(s) for s in args.seeds.split(",")):
             config = bench.mixture_config("grid25", loss, seed, args.steps, 0.5, protocol="pacgan",
                                           ema_decay=args.ema_decay)
