@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--images", type=Path, help="Folder for the scatter plots (default: beside the JSON).")
     args = parser.parse_args()
-    if min(args.z_dim or 1, args.n_dis, args.steps, args.workers) < 1 or not 0.0 <= args.ema_decay < 1.0:
+    z_dim = 2 if args.z_dim is None else args.z_dim
+    if min(z_dim, args.n_dis, args.steps, args.workers) < 1 or not 0.0 <= args.ema_decay < 1.0:
         parser.error("--z-dim, --n-dis, --steps and --workers must be at least 1, --ema-decay in [0, 1)")
     losses = args.losses.split(",")
     if not set(losses) <= set(bench.LOSSES) or not all(s.isdigit() for s in args.seeds.split(",")):
