@@ -173,7 +173,9 @@ def content_peak_nits(frame: av.VideoFrame) -> float:
     """The brightest light a PQ stream says it holds: its MaxCLL (CTA-861.3 content light level), else its
     mastering display's peak (SMPTE ST 2086), else 1000 nits. FFmpeg hands both to every decoded frame."""
     light_level = mastering_peak = None
-    for side in frame.side_data:
+    for entry in frame.side_data:
+        # PyAV 18.1.1 iterates side data as a mapping, by type; 18.1.0 iterated the entries themselves.
+        side = entry if hasattr(entry, "type") else frame.side_data[entry]
         kind = side.type.name
         if kind == "CONTENT_LIGHT_LEVEL":
             data = bytes(side)
