@@ -62,6 +62,9 @@ def main() -> None:
     losses = args.losses.split(",")
     if not set(losses) <= set(bench.LOSSES) or not all(s.isdigit() for s in args.seeds.split(",")):
         parser.error(f"--losses takes {', '.join(bench.LOSSES)} and --seeds whole numbers, comma-separated")
+    images = args.images or args.json.with_suffix("")
+    if args.json.is_dir() or (images.exists() and not images.is_dir()):
+        parser.error("--json must name a file and --images a folder (checked before the runs train)")
     model = register_latent_variant(args.z_dim)
     jobs = []
     for loss in losses:
@@ -72,7 +75,6 @@ def main() -> None:
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         trained = list(pool.map(train_variant, jobs))
-    images = args.images or args.json.with_suffix("")
     runs = [bench.evaluate_one(t, images) for t in trained]
     for run in runs:
         last = run["last_generator_metrics"] or {}
