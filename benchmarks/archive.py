@@ -14,7 +14,6 @@ Writes docs/benchmarks/archive.json and prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -26,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("bm25", "embedding", "hybrid")
@@ -45,7 +45,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--csv", type=Path, default=ROOT.parent / "shared" / "data" / "youtube_trending" / "USvideos.csv")
     parser.add_argument("--questions", type=Path, default=ROOT / "benchmarks" / "archive_questions.json")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (embedding)")

@@ -22,7 +22,6 @@ docs/benchmarks/creator.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -31,6 +30,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -258,7 +259,7 @@ def faces_part(photos: int, finders: dict | None = None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default="headlines,popularity,thumbnails,analyze,analyze_hdr,faces")
     parser.add_argument("--archive-videos", type=int, default=200, help="Held-out demo archive size.")
     parser.add_argument("--thumbnail-videos", type=int, default=10)

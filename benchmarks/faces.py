@@ -27,7 +27,6 @@ Run from the repo root (after ``reelkit train emotionaldan`` and the ablation
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -46,6 +45,7 @@ from reelkit.faces.detect import BORDER_GREY, FACE_API_VERSION, FaceDetector, Fa
 from reelkit.faces.models import BOX_MEAN_SHAPE, EMOTIONS, interocular_error
 from reelkit.faces.pipeline import EmotionalDANPredictor, FaceAnalyzer, annotate
 from reelkit.registry import weights_path
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 FER_PYTHON = ROOT / "benchmarks" / ".cache" / "fer-venv" / "bin" / "python"
@@ -139,7 +139,7 @@ def time_per_face(analyzer: FaceAnalyzer, images: list[np.ndarray], threads: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=weights_path("emotionaldan_small"))
     parser.add_argument("--ablation-weights", type=Path, default=ROOT / "runs/faces/exp/e18_lw0.safetensors")
     parser.add_argument("--fer-python", type=Path, default=FER_PYTHON)

@@ -9,7 +9,6 @@ compare with `shrink_padded_square`, the path it takes now for images larger tha
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import skimage.data
@@ -19,6 +18,7 @@ from reelkit.faces.data import to_gray
 from reelkit.faces.detect import FaceDetector, _image_tensor, pad_to_square, tf_resize_bilinear
 from reelkit.faces.pipeline import EmotionalDANPredictor, FaceAnalyzer
 from timing import best_ms
+from arguments import ArgumentParser
 
 
 def padded_first(tiny, rgb: np.ndarray) -> torch.Tensor:  # noqa: ANN001 - a TinyFaceDetector
@@ -28,7 +28,7 @@ def padded_first(tiny, rgb: np.ndarray) -> torch.Tensor:  # noqa: ANN001 - a Tin
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()

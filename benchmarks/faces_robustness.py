@@ -17,7 +17,6 @@ Prints a markdown table, writes every number to ``--json`` and a plot of macro-F
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from arguments import ArgumentParser
 from faces import emotion_scores, landmark_errors, run_emotionaldan
 from faces_seeds import pair_seed, training_settings
 from reelkit.errors import ReelkitError
@@ -137,7 +137,7 @@ def plot(pairs: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", nargs=2, type=Path, action="append", required=True,
                         metavar=("EMOTIONALDAN", "ABLATION"), help="Weights of one seed's pair (repeat per seed).")
     parser.add_argument("--strengths", default="0,0.5,1,2", help="Comma-separated strengths (0: the photos as they are).")

@@ -17,7 +17,6 @@ added without training the earlier ones again.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -31,6 +30,7 @@ from reelkit.errors import ReelkitError
 from reelkit.faces.data import (DEFAULT_CACHE, FaceDataset, TeacherLandmarks, load_labels, read_rgb, stratified_split,
                                 teacher_landmarks)
 from reelkit.registry import read_metadata
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("validation", "test")
@@ -105,7 +105,7 @@ def markdown(pairs: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", nargs=2, type=Path, action="append", required=True,
                         metavar=("EMOTIONALDAN", "ABLATION"), help="Weights of one seed's pair (repeat per seed).")
     parser.add_argument("--cache", type=Path, default=ROOT / DEFAULT_CACHE)

@@ -24,6 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+from arguments import ArgumentParser
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks"
 LOSSES = ("hinge", "kdd", "hinge+kdd")
@@ -142,7 +144,7 @@ def merge_runs(previous: dict | None, new: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="mixtures,fashion,speed")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--mixture-steps", type=int, default=3000)

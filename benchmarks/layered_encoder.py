@@ -27,7 +27,6 @@ scoring them shows how the segmenter changes with the length of the GAN stage (`
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -47,6 +46,7 @@ from reelkit.segment.layered import CONFIGS, create_layered
 from reelkit.segment.layered.train import (LayeredTrainConfig, LayeredTrainResult, evaluate_generated, evaluate_heldout,
                                            load_generator, scenes_to_tensor, soft_iou_loss, train_encoder_stage,
                                            train_mask_net_stage)
+from arguments import ArgumentParser
 
 VARIANTS = ("plain", "perturbed", "mask_net", "supervised")
 
@@ -130,7 +130,7 @@ def plot_by_gan_steps(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("generators", type=Path, nargs="+")
     parser.add_argument("--steps", type=int, default=500, help="encoder steps (the documented command's 500)")
     parser.add_argument("--mask-net-steps", type=int, default=2000, help="mask network steps (the command's default)")

@@ -10,7 +10,6 @@ Run from the repo root:
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -23,12 +22,13 @@ from reelkit.text.lexicon import Lexicon, LexiconCorrector
 from reelkit.text.models import CRNN
 from reelkit.text.recognize import TextRecognizer, batch_lines, greedy_decode
 from reelkit.text.train import generate_lines
+from arguments import ArgumentParser
 
 CALIBRATION_SEED = 31_337
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument("--bonuses", default="0,1,2,3,4,5,6,8")
     parser.add_argument("--workers", type=int, default=2)

@@ -11,7 +11,6 @@ perplexity as mean +- std over 3 seeds, curves as PNG and the step time relative
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import multiprocessing
@@ -27,6 +26,7 @@ from torch import nn
 
 from reelkit.gan.data import load_fashion_mnist
 from reelkit.optim import make_optimizer
+from arguments import ArgumentParser
 
 FORTUNES = Path("/usr/share/games/fortunes")
 OPTIMIZERS = ("kafisto", "sgd", "adam", "adamw")
@@ -192,7 +192,7 @@ def better(metric: str, a: float, b: float) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="fashion,digits,charlm")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=None, help="step budget for every task (default: each task's own)")

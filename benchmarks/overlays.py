@@ -24,6 +24,7 @@ from reelkit.text.dedupe import boxes_overlap
 from reelkit.text.evaluate import LineScores, score_lines
 from reelkit.text.synth import ClipGenerator, write_clip
 from reelkit.video import VideoReader
+from arguments import ArgumentParser
 
 CACHE = Path(__file__).parent / ".cache" / "overlays"
 
@@ -136,7 +137,7 @@ def run_reelkit(path: Path, extractor: OverlayExtractor) -> list[TimedLine]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seed", type=int, default=10_000)
     parser.add_argument("--systems", default="reelkit,tesseract,rapidocr")

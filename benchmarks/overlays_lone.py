@@ -24,6 +24,7 @@ from rapidfuzz.distance import Levenshtein
 from skimage import data
 
 from reelkit.text import PPOCRDetector, TextRecognizer
+from arguments import ArgumentParser
 
 FONTS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
@@ -70,7 +71,7 @@ def near_caption(top: float, bottom: float) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sides", default="640,960", help="reelkit detector input sizes (longer side) to compare")
     parser.add_argument("--no-rapidocr", action="store_true")
     parser.add_argument("--lexicon", action=argparse.BooleanOptionalAction, default=True,

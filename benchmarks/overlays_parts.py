@@ -11,7 +11,6 @@ use_rec=False)`), with the same settings, and reelkit's 320-px probe.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -22,10 +21,11 @@ from reelkit.text import PPOCRDetector, TextRecognizer
 from reelkit.text.synth import ClipGenerator, write_clip
 from reelkit.video import VideoReader
 from timing import best_ms
+from arguments import ArgumentParser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
 

@@ -34,13 +34,14 @@ Run from the repo root (after ``reelkit train move``, ``reelkit train layered`` 
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRIB = ROOT / "benchmarks" / ".cache" / "opencv-contrib"
@@ -200,7 +201,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--move-weights", type=Path, default=weights_path("move_small"))
     parser.add_argument("--weights", type=Path, default=weights_path("layered_small"))
     parser.add_argument("--ablation-weights", type=Path, default=ROOT / "runs/segment/layered_small_noshift.safetensors")

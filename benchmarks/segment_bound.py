@@ -19,7 +19,6 @@ scenes are seed 0)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -37,6 +36,7 @@ from reelkit.segment.data import make_scenes
 from reelkit.segment.layered.train import scenes_to_tensor, soft_iou_loss
 from reelkit.segment.metrics import segmentation_metrics
 from reelkit.segment.move.models import MOVE_CONFIGS, FeatureExtractor, MoveSegmenter, create_vit, normalise
+from arguments import ArgumentParser
 
 
 def double_conv(inputs: int, outputs: int) -> nn.Sequential:
@@ -77,7 +77,7 @@ class MoveHead(nn.Module):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--network", choices=("unet", "move-head"), default="unet")
     parser.add_argument("--random-backbone", action="store_true", help="move-head on an untrained ViT")
     parser.add_argument("--size", type=int, default=32, help="scene size in px (the layered GAN's is 32, MOVE's 64)")

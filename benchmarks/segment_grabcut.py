@@ -6,7 +6,6 @@ of ``reelkit.segment.data`` (never the held-out ones, which ``benchmarks/segment
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import platform
@@ -20,6 +19,7 @@ import numpy as np
 from reelkit.segment.data import make_scenes
 from reelkit.segment.grabcut import GrabCutSegmenter
 from reelkit.segment.metrics import iou
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID = {"centre_radius": (0.2, 0.3, 0.4, 0.5, 0.6), "saliency_blur": (0.08, 0.15, 0.25), "border": (0.03, 0.06)}
@@ -34,7 +34,7 @@ def score(segmenter: GrabCutSegmenter, images: np.ndarray, masks: np.ndarray) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", type=int, default=300)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)

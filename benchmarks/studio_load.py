@@ -10,7 +10,6 @@ latency of every request is recorded. Writes docs/benchmarks/studio.json and pri
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from arguments import ArgumentParser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,7 +60,7 @@ def measure(server: StudioServer, label: str, method: str, path: str, body: dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=25)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "studio.json")
