@@ -40,14 +40,16 @@ MIXTURE_PROTOCOLS = {
 
 
 def mixture_config(data: str, loss: str, seed: int, steps: int, sigma: float, protocol: str = "mlp",
-                   batch_size: int | None = None, kdd_weight: float = 1.0, ema_decay: float = 0.0):
+                   batch_size: int | None = None, kdd_weight: float = 1.0, ema_decay: float = 0.0,
+                   optim: str = "adam", kafisto_lr: float = 1.0):
+    """The protocol's networks and Adam settings; with ``optim="kafisto"`` both players use KaFiStO instead."""
     from reelkit.gan.train import GANTrainConfig
 
     settings = dict(MIXTURE_PROTOCOLS[protocol])
     if batch_size is not None:
         settings["batch_size"] = batch_size
     return GANTrainConfig(data=data, loss=loss, steps=steps, seed=seed, sigma=sigma, kdd_weight=kdd_weight,
-                          ema_decay=ema_decay, log_every=100, **settings)
+                          ema_decay=ema_decay, optim=optim, kafisto_lr=kafisto_lr, log_every=100, **settings)
 
 
 def fashion_config(loss: str, seed: int, steps: int, sigma: float = 0.5, kdd_weight: float = 1.0):
@@ -123,12 +125,12 @@ def summarise(runs: list[dict], key: str) -> dict[str, tuple[float, float]]:
 
 
 # Settings that must agree for runs of two invocations to share a table.
-SHARED_SETTINGS = ("batch_size", "sigma", "kdd_weight", "ema_decay")
+SHARED_SETTINGS = ("batch_size", "sigma", "kdd_weight", "ema_decay", "optim", "kafisto_lr")
 
 
 def merge_runs(previous: dict | None, new: list[dict]) -> dict:
     """The new runs, plus the earlier runs of the same budget and settings (batch size, bandwidth, KDD weight,
-    generator average) that they do not redo (same loss and seed), so that a rerun of some losses or seeds
+    generator average, optimiser) that they do not redo (same loss and seed), so that a rerun of some losses or seeds
     completes a table instead of replacing it."""
     from reelkit.gan.train import GANTrainConfig
 
@@ -164,6 +166,10 @@ def main() -> None:
                         help="Networks and optimiser of the mixture runs (pacgan: PacGAN's 2-D experiments).")
     parser.add_argument("--mixture-batch", type=int,
                         help="Batch size of the mixture runs (default: the protocol's, 256 for mlp, 100 for pacgan).")
+    parser.add_argument("--mixture-optim", choices=("adam", "kafisto"), default="adam",
+                        help="Optimiser of both players in the mixture runs (adam: the protocol's settings).")
+    parser.add_argument("--kafisto-lr", type=float, default=1.0,
+                        help="KaFiStO's lr with --mixture-optim kafisto (1: its default).")
     args = parser.parse_args()
     if args.mixture_batch is not None and args.mixture_batch < 2:
         parser.error("--mixture-batch must be at least 2 (the KDD estimates need two samples of each kind)")
@@ -171,6 +177,8 @@ def main() -> None:
         parser.error("--sigma must be positive and --kdd-weight non-negative")
     if not 0.0 <= args.ema_decay < 1.0:
         parser.error("--ema-decay must be in [0, 1)")
+    if not 0.0 < args.kafisto_lr <= 1.0:
+        parser.error("--kafisto-lr must be in (0, 1]")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     losses = args.losses.split(",")
@@ -183,7 +191,8 @@ def main() -> None:
                  for seed in seeds for loss in losses]
     if "mixtures" in parts:
         jobs += [mixture_config(data, loss, seed, args.mixture_steps, args.sigma, args.mixture_protocol,
-                                args.mixture_batch, args.kdd_weight, args.ema_decay)
+                                args.mixture_batch, args.kdd_weight, args.ema_decay, args.mixture_optim,
+                                args.kafisto_lr)
                  for data in args.mixtures.split(",") for loss in losses for seed in seeds]
     if jobs:
         start = time.perf_counter()

@@ -13,7 +13,7 @@ from reelkit.gan import AdversarialLoss, create_gan, kdd_d_loss, kdd_g_loss
 from reelkit.gan.data import FASHION_MNIST, GaussianMixture2D
 from reelkit.gan.metrics import frechet_distance, kernel_inception_distance
 from reelkit.gan.models import CONFIGS, DiscriminatorBlock
-from reelkit.gan.train import GANTrainConfig, train_gan, update_average
+from reelkit.gan.train import GANTrainConfig, gan_optimizer, train_gan, update_average
 
 
 def numpy_kdd(real: np.ndarray, fake: np.ndarray, sigma: float) -> tuple[float, float]:
@@ -223,9 +223,10 @@ def test_cli_train_gan_on_mixture_writes_outputs(tmp_path) -> None:
     recorded = json.loads((tmp_path / "pacgan" / "metrics.json").read_text())["train_config"]
     assert recorded["model"] == "mlp_2d_pacgan" and recorded["betas"] == [0.8, 0.999]
     result = run_cli("train", "gan", "--data", "ring8", "--steps", "5", "--batch-size", "16", "--ema-decay", "0.9",
-                     "--no-evaluate", "-o", str(tmp_path / "average"))
+                     "--optim", "kafisto", "--kafisto-lr", "0.01", "--no-evaluate", "-o", str(tmp_path / "average"))
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "average" / "metrics.json").read_text())["train_config"]["ema_decay"] == 0.9
+    recorded = json.loads((tmp_path / "average" / "metrics.json").read_text())["train_config"]
+    assert (recorded["ema_decay"], recorded["optim"], recorded["kafisto_lr"]) == (0.9, "kafisto", 0.01)
 
 
 def test_cli_train_gan_rejects_bad_settings(tmp_path) -> None:
@@ -237,6 +238,20 @@ def test_cli_train_gan_rejects_bad_settings(tmp_path) -> None:
     result = run_cli("train", "gan", "--model", "sagan_128", "-o", str(tmp_path / "z"))
     assert result.returncode == 2 and "28x28x1" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "z").exists()
+    result = run_cli("train", "gan", "--optim", "kafisto", "--kafisto-lr", "0", "-o", str(tmp_path / "k"))
+    assert result.returncode == 2 and "kafisto-lr" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "k").exists()
+
+
+def test_kafisto_lr_reaches_both_players_optimisers() -> None:
+    from reelkit.optim import KaFiStO
+
+    optimizer = gan_optimizer("kafisto", create_gan("mlp_2d")[0].parameters(), 1e-4, (0.0, 0.9), kafisto_lr=0.01)
+    assert isinstance(optimizer, KaFiStO) and optimizer.param_groups[0]["lr"] == 0.01
+    assert gan_optimizer("adam", create_gan("mlp_2d")[0].parameters(), 1e-4, (0.0, 0.9), 0.01).param_groups[0]["lr"] == 1e-4
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="kafisto_lr"):
+            GANTrainConfig(data="ring8", model="mlp_2d", optim="kafisto", kafisto_lr=bad).validate()
 
 
 def test_missing_fashion_mnist_is_a_clear_error(tmp_path) -> None:

@@ -220,6 +220,9 @@ def train_gan_command(
                                                     "mlp_2d_pacgan: PacGAN's 2-D networks)."),
     loss: str = typer.Option("hinge", help="hinge, ns (non-saturating), kdd, or hinge+kdd (KDD as a regulariser)."),
     optim: str = typer.Option("adam", help="adam (beta 0, 0.9, two timescales) or kafisto (its defaults)."),
+    kafisto_lr: float = typer.Option(1.0, min=1e-9, max=1.0,
+                                     help="KaFiStO's lr for both players, with --optim kafisto: the share of the "
+                                          "loss each step aims to remove (1: its default; 0.01 trained the 2-D grid)."),
     steps: int = typer.Option(2000, min=1, help="Generator steps."),
     batch_size: int = typer.Option(64, min=2),
     n_dis: int = typer.Option(1, min=1, help="Discriminator steps per generator step."),
@@ -243,8 +246,8 @@ def train_gan_command(
         raise ReelkitError(f"unknown optimiser {optim!r}; choose adam or kafisto")
     model = model or ("mlp_2d" if data in ("ring8", "grid25") else "sngan_28_small")
     config = GANTrainConfig(data=data, model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size,
-                            n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=(beta1, beta2), sigma=sigma, kdd_weight=kdd_weight,
-                            seed=seed, ema_decay=ema_decay, ema_start=ema_start)
+                            n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=(beta1, beta2), kafisto_lr=kafisto_lr, sigma=sigma,
+                            kdd_weight=kdd_weight, seed=seed, ema_decay=ema_decay, ema_start=ema_start)
     try:
         config.validate()
     except ValueError as error:

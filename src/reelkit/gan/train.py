@@ -2,7 +2,9 @@
 
 The schedule follows SA-GAN / BigGAN: Adam with beta = (0, 0.9), the two-timescale learning rates
 (discriminator 4e-4, generator 1e-4) and ``n_dis`` discriminator steps per generator step. With
-``--optim kafisto`` both players use KaFiStO at its own defaults (no learning rate to choose).
+``--optim kafisto`` both players use KaFiStO at its own defaults, except its ``lr`` (the share eta of the loss
+that each step aims to remove), which ``kafisto_lr`` sets for both: at KaFiStO's 1 (aim at zero loss) the
+adversarial losses of the 2-D grid grew and the generator collapsed, at 0.01 it trained (docs/benchmarks.md).
 With ``ema_decay`` set, the generator that is returned and saved is BigGAN's moving average of the
 generator's weights and batch-norm statistics, the one BigGAN samples from.
 """
@@ -41,6 +43,7 @@ class GANTrainConfig:
     lr_g: float = 1e-4
     lr_d: float = 4e-4
     betas: tuple[float, float] = (0.0, 0.9)
+    kafisto_lr: float = 1.0  # KaFiStO's eta for both players, with optim="kafisto" (1: its default)
     sigma: float = 0.5
     kdd_weight: float = 1.0
     seed: int = 0
@@ -63,6 +66,8 @@ class GANTrainConfig:
         AdversarialLoss(self.loss, self.sigma, self.kdd_weight)  # validates the loss settings
         if self.batch_size < 2 or self.steps < 1 or self.n_dis < 1:
             raise ValueError("batch_size must be >= 2, steps and n_dis >= 1")
+        if not 0.0 < self.kafisto_lr <= 1.0:
+            raise ValueError("kafisto_lr must be in (0, 1]")
         if not 0.0 <= self.ema_decay < 1.0 or self.ema_start < 0:
             raise ValueError("ema_decay must be in [0, 1) and ema_start non-negative")
         if self.data == "fashion":
@@ -96,11 +101,13 @@ class RealBatches:
         return batch.contiguous(memory_format=torch.channels_last)
 
 
-def gan_optimizer(name: str, params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
-    """Adam with the GAN's learning rate and betas, or any other reelkit optimizer by name."""
+def gan_optimizer(name: str, params, lr: float, betas: tuple[float, float], kafisto_lr: float = 1.0) \
+        -> torch.optim.Optimizer:
+    """Adam with the GAN's learning rate and betas, KaFiStO with its ``lr`` at ``kafisto_lr``, or any other
+    reelkit optimizer by name at its defaults."""
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas)
-    return make_optimizer(name, params)
+    return make_optimizer(name, params, lr=kafisto_lr if name == "kafisto" else None)
 
 
 @torch.no_grad()
@@ -130,8 +137,8 @@ def train_gan(config: GANTrainConfig, progress=None, log: Callable[[str], None] 
         discriminator.to(memory_format=torch.channels_last)
     z_dim = CONFIGS[config.model].z_dim
     loss = AdversarialLoss(config.loss, config.sigma, config.kdd_weight)
-    opt_g = gan_optimizer(config.optim, generator.parameters(), config.lr_g, config.betas)
-    opt_d = gan_optimizer(config.optim, discriminator.parameters(), config.lr_d, config.betas)
+    opt_g = gan_optimizer(config.optim, generator.parameters(), config.lr_g, config.betas, config.kafisto_lr)
+    opt_d = gan_optimizer(config.optim, discriminator.parameters(), config.lr_d, config.betas, config.kafisto_lr)
     real_batches = RealBatches(config.data, config.batch_size, data_rng)
     average = copy.deepcopy(generator) if config.ema_decay > 0 else None
     result = GANTrainResult()
