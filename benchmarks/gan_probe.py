@@ -1,9 +1,11 @@
-"""The 25-mode grid under PacGAN's 2-D protocol with one setting changed: the generator's latent size or the
-discriminator steps per generator step.
+"""The 25-mode grid under PacGAN's 2-D protocol with one setting changed: the generator's latent size, the
+discriminator steps per generator step, or the optimiser of both players.
 
     .venv/bin/python benchmarks/gan_probe.py --z-dim 16 --losses hinge+kdd,hinge \
         --json docs/benchmarks/gan_probe_z16.json
     .venv/bin/python benchmarks/gan_probe.py --n-dis 2 --json docs/benchmarks/gan_probe_ndis2.json
+    .venv/bin/python benchmarks/gan_probe.py --optim kafisto --losses hinge+kdd,hinge \
+        --json docs/benchmarks/gan_probe_kafisto.json
 
 Everything else is `benchmarks/gan.py --parts mixtures --mixture-protocol pacgan --mixtures grid25
 --mixture-steps 10000 --ema-decay 0.999`: the same networks, optimiser, data, evaluation and seeds, through that
@@ -23,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gan as bench  # noqa: E402  (benchmarks/ is not a package)
+from arguments import ArgumentParser  # noqa: E402
 
 BASE_MODEL = "mlp_2d_pacgan"
 
@@ -45,9 +48,11 @@ def train_variant(job: tuple[dict, int | None]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--z-dim", type=int, help="Generator latent size (the protocol's is 2).")
     parser.add_argument("--n-dis", type=int, default=1, help="Discriminator steps per generator step.")
+    parser.add_argument("--optim", choices=("adam", "kafisto"), default="adam",
+                        help="Optimiser of both players (kafisto runs at its own defaults; adam: the protocol's).")
     parser.add_argument("--losses", default="hinge+kdd")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=10000)
@@ -71,7 +76,8 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             config = bench.mixture_config("grid25", loss, seed, args.steps, 0.5, protocol="pacgan",
                                           ema_decay=args.ema_decay)
-            jobs.append((dataclasses.asdict(dataclasses.replace(config, model=model, n_dis=args.n_dis)), args.z_dim))
+            jobs.append((dataclasses.asdict(dataclasses.replace(config, model=model, n_dis=args.n_dis,
+                                                                  optim=args.optim)), args.z_dim))
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         trained = list(pool.map(train_variant, jobs))
@@ -81,7 +87,8 @@ def main() -> None:
         print(f"{run['config']['loss']:10s} seed {run['config']['seed']}: {run['metrics']['modes_covered']} modes "
               f"(last iterate {last.get('modes_covered')}), {run['seconds']:.0f} s", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"z_dim": args.z_dim or 2, "n_dis": args.n_dis, "steps": args.steps,
+    args.json.write_text(json.dumps({"z_dim": args.z_dim or 2, "n_dis": args.n_dis, "optim": args.optim,
+                                     "steps": args.steps,
                                      "runs": runs, "wall_seconds": round(time.perf_counter() - start)}, indent=1) + "\n")
 
 
