@@ -179,6 +179,8 @@ def main() -> None:
         parser.error("--ema-decay must be in [0, 1)")
     if not 0.0 < args.kafisto_lr <= 1.0:
         parser.error("--kafisto-lr must be in (0, 1]")
+    if args.kafisto_lr != 1.0 and args.mixture_optim != "kafisto":
+        parser.error("--kafisto-lr goes with --mixture-optim kafisto")
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     losses = args.losses.split(",")

@@ -249,9 +249,9 @@ def test_kafisto_lr_reaches_both_players_optimisers() -> None:
     optimizer = gan_optimizer("kafisto", create_gan("mlp_2d")[0].parameters(), 1e-4, (0.0, 0.9), kafisto_lr=0.01)
     assert isinstance(optimizer, KaFiStO) and optimizer.param_groups[0]["lr"] == 0.01
     assert gan_optimizer("adam", create_gan("mlp_2d")[0].parameters(), 1e-4, (0.0, 0.9), 0.01).param_groups[0]["lr"] == 1e-4
-    for bad in (0.0, 1.5):
+    for optim, bad in (("kafisto", 0.0), ("kafisto", 1.5), ("adam", 0.5)):
         with pytest.raises(ValueError, match="kafisto_lr"):
-            GANTrainConfig(data="ring8", model="mlp_2d", optim="kafisto", kafisto_lr=bad).validate()
+            GANTrainConfig(data="ring8", model="mlp_2d", optim=optim, kafisto_lr=bad).validate()
 
 
 def test_missing_fashion_mnist_is_a_clear_error(tmp_path) -> None:

@@ -68,6 +68,8 @@ class GANTrainConfig:
             raise ValueError("batch_size must be >= 2, steps and n_dis >= 1")
         if not 0.0 < self.kafisto_lr <= 1.0:
             raise ValueError("kafisto_lr must be in (0, 1]")
+        if self.kafisto_lr != 1.0 and self.optim != "kafisto":
+            raise ValueError("kafisto_lr applies to optim kafisto only")
         if not 0.0 <= self.ema_decay < 1.0 or self.ema_start < 0:
             raise ValueError("ema_decay must be in [0, 1) and ema_start non-negative")
         if self.data == "fashion":
