@@ -18,14 +18,12 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gan as bench  # noqa: E402  (benchmarks/ is not a package)
-from arguments import ArgumentParser  # noqa: E402
+from arguments import ArgumentParser
+import gan as bench  # benchmarks/ is not a package: run as a script, its folder is on sys.path
 
 BASE_MODEL = "mlp_2d_pacgan"
 
@@ -75,9 +73,8 @@ def main() -> None:
     for loss in losses:
         for seed in (int(s) for s in args.seeds.split(",")):
             config = bench.mixture_config("grid25", loss, seed, args.steps, 0.5, protocol="pacgan",
-                                          ema_decay=args.ema_decay)
-            jobs.append((dataclasses.asdict(dataclasses.replace(config, model=model, n_dis=args.n_dis,
-                                                                  optim=args.optim)), args.z_dim))
+                                          ema_decay=args.ema_decay, optim=args.optim)
+            jobs.append((dataclasses.asdict(dataclasses.replace(config, model=model, n_dis=args.n_dis)), args.z_dim))
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         trained = list(pool.map(train_variant, jobs))
