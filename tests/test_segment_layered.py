@@ -123,6 +123,25 @@ def test_tiny_config_trains_a_few_steps(real, loss, optim):
     assert torch.isfinite(layers.composite()).all()
 
 
+def test_kafisto_lr_sets_both_players_step(real):
+    """KaFiStO's step is proportional to its lr: one step at lr 0.01 moves both players far less than at its 1."""
+    def moves(kafisto_lr: float) -> tuple[float, float]:
+        torch.manual_seed(0)
+        generator, discriminator = create_layered("layered_tiny")
+        config = LayeredTrainConfig(model="layered_tiny", optim="kafisto", kafisto_lr=kafisto_lr, steps=1, batch_size=8,
+                                    scenes=64, encoder_steps=0)
+        trained, trained_discriminator, _ = train_gan_stage(config, real, log=lambda _: None)
+        return tuple(sum((a - b).norm().item() ** 2 for a, b in zip(before.parameters(), after.parameters())) ** 0.5
+                     for before, after in ((generator.generator, trained.generator),
+                                           (discriminator, trained_discriminator)))
+
+    (g_small, d_small), (g_default, d_default) = moves(0.01), moves(1.0)
+    assert 0 < g_small < 0.1 * g_default and 0 < d_small < 0.1 * d_default
+    for optim, bad in (("kafisto", 0.0), ("kafisto", 1.5), ("adam", 0.5)):
+        with pytest.raises(SegmentError, match="kafisto_lr"):
+            LayeredTrainConfig(model="layered_tiny", optim=optim, kafisto_lr=bad).validate()
+
+
 def test_training_changes_the_generator_and_no_shift_switch(real):
     torch.manual_seed(0)
     before = create_layered("layered_tiny")[0].generator.state_dict()
@@ -282,6 +301,8 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path):
     _one_line_error(_run_cli("segment", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "out")))
     _one_line_error(_run_cli("segment", str(bad), "-o", str(tmp_path / "out"), "--method", "nope"))
     _one_line_error(_run_cli("train", "layered", "--model", "nope", "--out", str(tmp_path / "w.safetensors")))
+    _one_line_error(_run_cli("train", "layered", "--kafisto-lr", "0.5", "--out", str(tmp_path / "w.safetensors")))
+    assert not (tmp_path / "w.safetensors").exists()
     _one_line_error(_run_cli("synth", "scenes", "-o", str(tmp_path / "s"), "--split", "nope"))
 
 

@@ -149,6 +149,9 @@ def train_layered_command(
                                                     "paper's 128 px), layered_tiny (tests)."),
     loss: str = typer.Option("hinge", help="hinge, ns, kdd or hinge+kdd (reelkit.gan)."),
     optim: str = typer.Option("adam", help="adam (the paper's beta = 0, 0.99) or any of reelkit.optim (kafisto ...)."),
+    kafisto_lr: float = typer.Option(1.0, min=1e-9, max=1.0,
+                                     help="KaFiStO's lr for both GAN players, with --optim kafisto: the share of the "
+                                          "loss each step aims to remove (1: its default)."),
     steps: int = typer.Option(3000, min=1, help="Generator steps."),
     batch_size: int = typer.Option(32, min=2),
     lr_g: float = typer.Option(2e-4, min=0.0),
@@ -178,9 +181,9 @@ def train_layered_command(
     from reelkit.segment.layered.train import (LayeredTrainConfig, evaluate_generated, evaluate_heldout, train_layered,
                                                write_layered_outputs)
 
-    config = LayeredTrainConfig(model=model, loss=loss, optim=optim, steps=steps, batch_size=batch_size, lr_g=lr_g,
-                                lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes, no_shift=no_shift, seed=seed,
-                                max_minutes=max_minutes, checkpoint_every=checkpoint_every,
+    config = LayeredTrainConfig(model=model, loss=loss, optim=optim, kafisto_lr=kafisto_lr, steps=steps,
+                                batch_size=batch_size, lr_g=lr_g, lr_d=lr_d, encoder_steps=encoder_steps, scenes=scenes,
+                                no_shift=no_shift, seed=seed, max_minutes=max_minutes, checkpoint_every=checkpoint_every,
                                 mask_net_steps=mask_net_steps, mask_net_blur=mask_net_blur,
                                 generator=str(generator) if generator else None)
     config.validate()  # a bad config fails before any folder is made

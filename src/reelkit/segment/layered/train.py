@@ -23,7 +23,9 @@ mask(G(E(x))) (docs/benchmarks.md), so the segmenter uses it once trained; ``mas
 ``encoder_steps`` retrains it), so stages 2 and 3 can be rerun on a generator.
 
 Adversarial losses come from reelkit.gan (hinge by default, ``kdd``, ``ns``, ``hinge+kdd``), optimisers from
-reelkit.optim (Adam with the paper's beta = (0, 0.99) by default; ``kafisto`` needs no learning rate).
+reelkit.optim (Adam with the paper's beta = (0, 0.99) by default; ``kafisto`` needs no learning rate, but its
+``lr``, the share of the loss a step aims to remove, is ``kafisto_lr`` for both players: a game's losses never
+reach zero, and at KaFiStO's 1 the 2-D GANs collapsed where 0.01 trained them; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class LayeredTrainConfig:
     model: str = "layered_small"
     loss: str = "hinge"
     optim: str = "adam"
+    kafisto_lr: float = 1.0  # KaFiStO's lr for both GAN players, with optim="kafisto" (1: its default)
     steps: int = 3000  # generator steps
     batch_size: int = 32  # the paper's batch at 64 and 128 px (code: train.py --sched)
     lr_g: float = 2e-4
@@ -87,6 +90,10 @@ class LayeredTrainConfig:
             raise SegmentError(f"unknown GAN loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.optim not in OPTIMIZERS:
             raise SegmentError(f"unknown optimiser {self.optim!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not 0.0 < self.kafisto_lr <= 1.0:
+            raise SegmentError("kafisto_lr must be in (0, 1]")
+        if self.kafisto_lr != 1.0 and self.optim != "kafisto":
+            raise SegmentError("kafisto_lr applies to optim kafisto only")
         if (self.batch_size < 2 or self.steps < 1 or self.encoder_steps < 0 or self.scenes < self.batch_size
                 or self.checkpoint_every < 0 or self.mask_net_steps < 0 or self.mask_net_blur < 0):
             raise SegmentError("batch_size must be >= 2, steps >= 1, encoder_steps >= 0, mask_net_steps >= 0, "
@@ -197,8 +204,8 @@ def train_gan_stage(config: LayeredTrainConfig, real: torch.Tensor, progress=Non
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     max_offset = 0 if config.no_shift else model_config.max_offset
     loss = AdversarialLoss(config.loss, config.sigma, config.kdd_weight)
-    opt_g = gan_optimizer(config.optim, generator.parameters(), config.lr_g, config.betas)
-    opt_d = gan_optimizer(config.optim, discriminator.parameters(), config.lr_d, config.betas)
+    opt_g = gan_optimizer(config.optim, generator.parameters(), config.lr_g, config.betas, config.kafisto_lr)
+    opt_d = gan_optimizer(config.optim, discriminator.parameters(), config.lr_d, config.betas, config.kafisto_lr)
     batches = RealBatches(real, config.batch_size, rng)
     result = LayeredTrainResult(threads=torch.get_num_threads())
     keys = ("d_loss", "g_adv", "mask_size", "binarisation", "mask_mean")
@@ -476,7 +483,8 @@ def write_layered_outputs(model: LayeredModel, config: LayeredTrainConfig, resul
         f"mask size eta {model_config.min_mask} (weight {model_config.mask_weight}), binarisation weight "
         f"{model_config.bin_weight}, background contrast jitter {model_config.bg_contrast_jitter}.",
         (f"- GAN: binarisation weight ramped up over {config.bin_warmup} steps; {result.gan_steps} steps (of {config.steps}{f', time limit {config.max_minutes} min' if config.max_minutes else ''}), batch {config.batch_size}, loss {config.loss}, optimiser {config.optim}"
-         + (f" (lr G {config.lr_g}, D {config.lr_d}, betas {config.betas})" if config.optim == "adam" else "")
+         + (f" (lr G {config.lr_g}, D {config.lr_d}, betas {config.betas})" if config.optim == "adam" else
+            f" (lr {config.kafisto_lr})" if config.optim == "kafisto" else "")
          + f", EMA {config.ema}; wall time {result.gan_seconds / 60:.1f} min." if config.generator is None else
          f"- GAN: the generator of {config.generator} ({result.gan_steps} GAN steps; its own card has the run)."),
         f"- Encoder: {config.encoder_steps} steps, lr {config.encoder_lr}, real-image weight {config.real_weight}, "
